@@ -24,5 +24,9 @@ test-mpi: install
 check-kernels:
 	@echo "no generated kernels yet"
 
+bench: install
+	@mkdir -p output
+	$(PY) -m scripts.bench_kspace --out output/bench.json
+
 clean:
 	rm -rf output build *.egg-info .pytest_cache
