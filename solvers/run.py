@@ -76,7 +76,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     grid.view(u)[...] = streaming_distribution(cfg, xc, kc)
     number0 = grid.integrate(u)[0]
 
-    out.parent.mkdir(parents=True, exist_ok=True) if rank == 0 else None
+    if rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
     writer = Writer(out, grid, cfg.to_dict(), {"energy": cfg.units.energy,
                     "length": cfg.units.length}, " ".join(petsc_args), size, rank)
     v_all = velocity(grid.k.centres)

@@ -26,14 +26,17 @@ def fixed_step(t_end: float, dt_max: float) -> tuple[float, int]:
 
 
 class Progress:
-    """Rank-0 progress line: t, dt, step, wall time, estimated time to completion."""
+    """Rank-0 progress line: t, dt, step, wall time, estimated time to completion.
+
+    ``stream=None`` silences it (tests, sweeps that print their own summaries).
+    """
 
     def __init__(self, t_end: float, every: int, rank: int, stream=sys.stdout):
         self.t_end, self.every, self.rank, self.stream = t_end, every, rank, stream
         self.start = time.perf_counter()
 
     def __call__(self, step: int, t: float, dt: float):
-        if self.rank != 0 or step % self.every or step == 0:
+        if self.stream is None or self.rank != 0 or step % self.every or step == 0:
             return
         wall = time.perf_counter() - self.start
         eta = wall * (self.t_end - t) / t if t > 0 else float("nan")
