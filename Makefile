@@ -21,8 +21,11 @@ test-serial: install
 test-mpi: install
 	$(MPIRUN) -n 2 $(PY) -m scripts.mpi_pytest -m mpi tests/mpi
 
-check-kernels:
-	@echo "no generated kernels yet"
+kernels: install
+	$(PY) -m moyal.codegen write
+
+check-kernels: install
+	$(PY) -m moyal.codegen check
 
 bench: install
 	@mkdir -p output

@@ -1,0 +1,112 @@
+"""Acceptance items 2 and 3: matrix mode and band mode (physics.md sections 3 and 5)."""
+import sympy as sp
+
+from moyal.kinetic import (ANTICOMMUTATOR, COMMUTATOR, SCALAR, MatrixTerm, apply_flux_terms,
+                           apply_matrix_terms, band_fields, band_mode_terms, matrix_mode_terms,
+                           scalar_wigner_terms, seed002_template, separable_matrix_mode_terms,
+                           wigner_band_terms)
+from moyal.star import phase_space, star
+
+SPACE = phase_space(1)
+X, K, HBAR, T = SPACE.x[0], SPACE.k[0], SPACE.hbar, SPACE.t
+
+
+def function_matrix(name, *args):
+    return sp.Matrix(2, 2, lambda i, j: sp.Function(f"{name}{i}{j}")(*args))
+
+
+def test_separable_matrix_mode_reproduces_physics_md_term_by_term():
+    """d_t F = -(i/hbar)[H0,F] - 1/2{H0',F_x} + (i hbar/8)[H0'',F_xx] + (hbar^2/48){H0''',F_xxx}
+    + U' F_k - (hbar^2/24) U''' F_kkk."""
+    expected = {
+        MatrixTerm("H0", (0, 0), COMMUTATOR, (0, 0), -sp.I / HBAR, -1),
+        MatrixTerm("H0", (0, 1), ANTICOMMUTATOR, (1, 0), -sp.Rational(1, 2), 0),
+        MatrixTerm("H0", (0, 2), COMMUTATOR, (2, 0), sp.I * HBAR / 8, 1),
+        MatrixTerm("H0", (0, 3), ANTICOMMUTATOR, (3, 0), HBAR ** 2 / 48, 2),
+        MatrixTerm("U", (1, 0), SCALAR, (0, 1), sp.Integer(1), 0),
+        MatrixTerm("U", (3, 0), SCALAR, (0, 3), -HBAR ** 2 / 24, 2),
+    }
+    assert set(separable_matrix_mode_terms(SPACE, hbar_order=2)) == expected
+
+
+def test_separable_matrix_mode_equals_star_commutator():
+    h0, f = function_matrix("h", K), function_matrix("F", X, K, T)
+    u = sp.Function("U")(X, T)
+    h = h0 + u * sp.eye(2)
+    direct = sp.expand(-sp.I / HBAR * (star(h, f, SPACE, 3) - star(f, h, SPACE, 3)))
+    terms = separable_matrix_mode_terms(SPACE, hbar_order=2)
+    assert sp.expand(apply_matrix_terms(terms, {"H0": h0, "U": u}, f, SPACE) - direct) \
+        == sp.zeros(2, 2)
+
+
+def test_general_matrix_mode_equals_star_commutator():
+    h, f = function_matrix("h", X, K), function_matrix("F", X, K, T)
+    direct = sp.expand(-sp.I / HBAR * (star(h, f, SPACE, 2) - star(f, h, SPACE, 2)))
+    terms = matrix_mode_terms(SPACE, hbar_order=1)
+    assert sp.expand(apply_matrix_terms(terms, {"H": h}, f, SPACE) - direct) == sp.zeros(2, 2)
+
+
+def test_one_band_limit_is_scalar_wigner_equation():
+    """d_t f = -v f_x + U' f_k + (hbar^2/24)(eps''' f_xxx - U''' f_kkk)."""
+    eps, u, f = sp.Function("epsilon")(K), sp.Function("U")(X, T), sp.Function("f")(X, K, T)
+    hand = (-sp.diff(eps, K) * sp.diff(f, X) + sp.diff(u, X) * sp.diff(f, K)
+            + HBAR ** 2 / 24 * (sp.diff(eps, K, 3) * sp.diff(f, X, 3)
+                                - sp.diff(u, X, 3) * sp.diff(f, K, 3)))
+    one_band = apply_matrix_terms(separable_matrix_mode_terms(SPACE, 2),
+                                  {"H0": sp.Matrix([[eps]]), "U": u}, sp.Matrix([[f]]), SPACE)
+    assert sp.expand(one_band[0, 0] - hand) == 0
+    scalar = apply_matrix_terms(scalar_wigner_terms(SPACE, 2), {"H0": eps, "U": u}, f, SPACE)
+    assert sp.expand(scalar - hand) == 0
+
+
+def _without_geometry(expression, fields):
+    geometry = list(fields.berry_curvature) + list(fields.quantum_metric) \
+        + list(fields.band_normalised_metric)
+    return sp.expand(expression.subs({g: 0 for g in geometry if g != 0}).doit())
+
+
+def test_band_mode_one_band_no_geometry_equals_scalar_wigner_expansion():
+    for dimension in (1, 2):
+        space = phase_space(dimension)
+        fields = band_fields(space)
+        f = sp.Function("f")(*space.coordinates, space.t)
+        band = _without_geometry(apply_flux_terms(band_mode_terms(space, fields, 2), f, space),
+                                 fields)
+        wigner = apply_matrix_terms(scalar_wigner_terms(space, 2),
+                                    {"H0": fields.energy, "U": -fields.potential}, f, space)
+        assert sp.expand(band - wigner) == 0
+
+
+def test_band_mode_orders_are_nested():
+    space = phase_space(2)
+    fields = band_fields(space)
+    orders = [band_mode_terms(space, fields, n) for n in (0, 1, 2)]
+    assert set(orders[0]) < set(orders[1]) < set(orders[2])
+    assert all(t.order == 0 for t in orders[0])
+    assert {t.order for t in orders[2]} == {0, 1, 2}
+
+
+def test_seed002_non_geometric_terms_agree_with_derivation():
+    """Every geometry-free coefficient of Eq. (3.29) is a claim checked against the Wigner terms."""
+    space = phase_space(2)
+    fields = band_fields(space)
+    f = sp.Function("f")(*space.coordinates, space.t)
+    template = _without_geometry(apply_flux_terms(seed002_template(space, fields), f, space), fields)
+    derived, sources = wigner_band_terms(space, fields, 2)
+    assert sources == ()
+    assert sp.expand(template - apply_flux_terms(derived, f, space)) == 0
+
+
+def test_anomalous_velocity_sign_after_seed002_conversion():
+    """Order 1: dx_i/dt = v_i - Omega^{ij} dk_j/dt with dk/dt = -E = grad V (physics.md sec. 1)."""
+    space = phase_space(2)
+    fields = band_fields(space)
+    order1 = [t for t in band_mode_terms(space, fields, 1) if t.order == 1]
+    omega, v_pot = fields.berry_curvature, fields.potential
+    for i in range(2):
+        velocity = sum(t.coefficient for t in order1 if t.direction == i)
+        expected = -space.hbar * sum(omega[i, j] * sp.diff(v_pot, space.x[j]) for j in range(2))
+        assert sp.expand(velocity - expected) == 0
+    unconverted = seed002_template(space, fields, convert_signs=False)
+    converted = seed002_template(space, fields)
+    assert set(unconverted) != set(converted)
