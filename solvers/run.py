@@ -14,22 +14,21 @@ import numpy as np
 
 from solvers import config as cfgmod
 
-USAGE = ("usage: python -m solvers.run CONFIG.toml [table.key=value ...] [-petsc_option ...]\n"
-         "       (e.g. mpirun -n 2 python -m solvers.run configs/default.toml grid.nx=256)")
+USAGE = "usage: python -m solvers.run CONFIG.toml [table.key=value ...] [-petsc_option ...]"
 
 
 def split_args(argv: list[str]) -> tuple[str, list[str], list[str]]:
     """``(config_path, overrides, petsc_args)``; raises ConfigError on a bad invocation."""
-    if not argv or argv[0] in ("-h", "--help"):
-        raise cfgmod.ConfigError("missing config path\n" + USAGE if not argv else USAGE)
+    if not argv:
+        raise cfgmod.ConfigError(f"missing config path; {USAGE}")
     path, rest = argv[0], argv[1:]
     if path.startswith("-"):
-        raise cfgmod.ConfigError(f"first argument {path!r} must be the config path\n{USAGE}")
+        raise cfgmod.ConfigError(f"first argument {path!r} must be the config path; {USAGE}")
     cut = next((i for i, a in enumerate(rest) if a.startswith("-")), len(rest))
     overrides, petsc_args = rest[:cut], rest[cut:]
     for item in overrides:
         if "=" not in item:
-            raise cfgmod.ConfigError(f"argument {item!r}: expected table.key=value\n{USAGE}")
+            raise cfgmod.ConfigError(f"argument {item!r}: expected table.key=value; {USAGE}")
     return path, overrides, petsc_args
 
 
@@ -53,6 +52,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
 
     One code path for serial and parallel: a serial run is a one-rank communicator.
     """
+    # Imported here, not at module level: PETSc must be initialised with the command-line
+    # options (petsc4py.init in main) before the first import of petsc4py.PETSc.
     from petsc4py import PETSc
 
     from solvers.boltzmann import BoltzmannRHS, streaming_distribution, tight_binding_band
@@ -127,6 +128,9 @@ def read_back(path: Path, expected: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"{USAGE}\n\n{__doc__}")
+        return 0
     from mpi4py import MPI
 
     rank = MPI.COMM_WORLD.Get_rank()

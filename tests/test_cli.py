@@ -21,7 +21,7 @@ def workdir(tmp_path, request):
 def one_line_error(proc):
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines and lines[0].startswith("moyal-run: error:"), proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("moyal-run: error:"), proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
 
