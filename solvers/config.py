@@ -29,7 +29,7 @@ def _check(meta: dict, key: str, value: Any) -> Any:
     expect = meta.get("expect", kind.__name__)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise ConfigError(f"{key} = {value!r}: expected {expect}")
     if kind is float and not math.isfinite(value):
         raise ConfigError(f"{key} = {value!r}: expected a finite number ({expect})")
@@ -133,8 +133,7 @@ def _suggest(name: str, valid) -> str:
 
 def from_dict(raw: dict) -> Config:
     """Validate nested dicts (parsed TOML) into a :class:`Config`."""
-    sections = {f.name: f.type for f in dataclasses.fields(Config)}
-    section_types = {f.name: f.default_factory for f in dataclasses.fields(Config)}
+    sections = {f.name: f.default_factory for f in dataclasses.fields(Config)}
     built = {}
     for name, table in raw.items():
         if name not in sections:
@@ -142,7 +141,7 @@ def from_dict(raw: dict) -> Config:
                               f"expected one of {', '.join(sections)}")
         if not isinstance(table, dict):
             raise ConfigError(f"{name} = {table!r}: expected a table [{name}]")
-        cls = section_types[name]
+        cls = sections[name]
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
         for key, value in table.items():

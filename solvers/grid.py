@@ -94,6 +94,7 @@ class PhaseSpaceGrid:
         self.da.setUp()
         (self.xs, self.xe), (self.ks, self.ke) = self.da.getRanges()
         (self.gxs, self.gxe), (self.gks, self.gke) = self.da.getGhostRanges()
+        self._gatherer = None
 
     @property
     def comm(self):
@@ -139,14 +140,13 @@ class PhaseSpaceGrid:
 
         For grids that fit on one rank (the output writer's "gathered" mode).
         """
-        natural = self.da.createNaturalVec()
+        if self._gatherer is None:  # built on first use, reused by every later write
+            natural = self.da.createNaturalVec()
+            self._gatherer = (natural, *PETSc.Scatter.toZero(natural))
+        natural, scatter, seq = self._gatherer
         self.da.globalToNatural(vec, natural)
-        scatter, seq = PETSc.Scatter.toZero(natural)
         scatter.scatter(natural, seq, PETSc.InsertMode.INSERT, PETSc.ScatterMode.FORWARD)
-        out = None
-        if self.comm.getRank() == 0:
-            out = seq.getArray(readonly=True).reshape((self.dof, self.x.n, self.k.n),
-                                                      order="F").copy()
-        for obj in (scatter, seq, natural):
-            obj.destroy()
-        return out
+        if self.comm.getRank() != 0:
+            return None
+        return seq.getArray(readonly=True).reshape((self.dof, self.x.n, self.k.n),
+                                                   order="F").copy()
