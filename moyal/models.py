@@ -471,6 +471,23 @@ def _toy003() -> Model:
                              "degenerate bands")
 
 
+def _parabolic() -> Model:
+    mass = _symbols("mass")
+    return Model("parabolic", sp.Matrix([[KX ** 2 / (2 * mass)]]), {"mass": 1.0},
+                 KDomain("box", ((-6.0, 6.0),)), 1,
+                 description="free electron in 1D, eps = k^2 / (2 mass) (continuum; "
+                             "no third derivative, so the Moyal hbar^2 terms vanish)")
+
+
+def _landau_zener() -> Model:
+    v, m = _symbols("v m")
+    s = PAULI
+    return Model("landau_zener", v * KX * s["sz"] + m * s["sx"], {"v": 1.0, "m": 0.5},
+                 KDomain("box", ((-12.0, 12.0),)), 1,
+                 description="Landau-Zener crossing H0 = v k sigma_z + m sigma_x (continuum); "
+                             "transfer probability exp(-pi m^2 / (v E))")
+
+
 def _flatband002() -> Model:
     t, eta_up, eta_dn = _symbols("t eta_up eta_dn")
     a_up = eta_up * (sp.cos(KX) + sp.cos(KY))
@@ -493,7 +510,7 @@ def _flatband002() -> Model:
 _BUILDERS = {
     "chain": _chain, "ssh": _ssh, "rice_mele": _rice_mele, "square": _square, "qwz": _qwz,
     "haldane": _haldane, "tilted_dirac": _tilted_dirac, "toy003": _toy003,
-    "flatband002": _flatband002,
+    "flatband002": _flatband002, "parabolic": _parabolic, "landau_zener": _landau_zener,
 }
 MODELS = tuple(_BUILDERS)
 

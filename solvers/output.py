@@ -1,19 +1,47 @@
-"""Self-describing HDF5 output (layout after Dedalus).
+"""Self-describing HDF5 output (layout after Dedalus), gathered or one file per rank.
 
-    /scales/t, /scales/iteration, /scales/write_number     one entry per write
-    /tasks/f            (n_writes, dof, nx, nk)  distribution (cell averages)
-    /tasks/density      (n_writes, nx)           n(x) = int dk/(2 pi) f
-    /tasks/current      (n_writes, nx)           electric current j(x) = -int dk/(2 pi) v f
-    /grid/{x, k, x_edges, k_edges}
-    attributes: resolved config (JSON), units, code version, git hash, PETSc options, ranks
+Layout of the main file ``<stem>.h5``::
 
-Fields are gathered to rank 0, which alone opens the file (the "gathered" mode for grids that
-fit on one rank). Each write is flushed, so the file is readable after a kill.
+    /scales/t, /scales/iteration, /scales/write_number    one entry per write
+    /tasks/<name>      (n_writes, dof, n_0, ...)  phase-space task (cell averages)
+                       (n_writes, *shape)         global task (e.g. density(x), current)
+    /grid/<axis>, /grid/<axis>_edges              cell centres and edges per phase-space axis
+    root attributes: config (JSON), units (JSON), version, git_hash, petsc_options, ranks,
+                     mode ("gathered" | "per_rank"), axes (JSON list of axis names)
+
+Every dataset carries a ``units`` attribute: t in hbar/energy, x in the length unit, k axes in
+1/length, tasks as the caller states.
+
+Modes. ``gathered``: phase-space tasks are gathered to rank 0, which alone writes the main
+file. ``per_rank``: each rank appends its owned block to ``<stem>.ranks/rank_<r>.h5`` (with
+its own /scales copy and the block's index ``ranges``), and the main file's phase-space tasks
+are HDF5 virtual datasets mapping every block into the global shape; only rank 0 opens the
+main file, so serial h5py suffices. ``auto``: gathered up to :data:`GATHER_LIMIT` doubles per
+task, per_rank above.
+
+Virtual datasets. The mappings have an unlimited first axis, so the virtual dataset grows with
+the rank files by itself: nothing in the main file changes when a block is appended, and the
+extent is recomputed whenever a reader opens it. The source files are named relative to the
+main file's directory, so the output directory can be moved. A write that a crash left
+incomplete reads as NaN (the fill value); /scales counts only completed writes, because rank 0
+appends to /scales after every rank has flushed its block. HDF5 locks files that a process
+has open for writing: to read while the run is going, open with ``locking=False`` (h5py) or
+set ``HDF5_USE_FILE_LOCKING=FALSE``.
+
+Restarts. ``resume=iteration`` reopens the files, drops the writes after that iteration and
+appends from there. A restart on a different domain decomposition cannot append to the old
+rank files, so the per_rank output is a list of *segments* (root attribute ``segments``,
+JSON): runs of writes with one decomposition each, stored in ``<stem>.ranks/`` (the first) or
+``<stem>.ranks/from_write_<n>/``; the virtual datasets map all of them.
+
+Every write is flushed, so the files are readable after a kill.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,11 +50,11 @@ import numpy as np
 
 from solvers import __version__
 
-TASK_UNITS = {
-    "f": "dimensionless occupation",
-    "density": "1/length (per unit cell cross-section)",
-    "current": "e * energy / hbar (electric current, e = hbar = 1)",
-}
+MODES = ("gathered", "per_rank", "auto")
+GATHER_LIMIT = 2**22  # doubles per phase-space task (32 MiB) that "auto" still gathers
+KINDS = ("phase_space", "global")
+EDGE_RTOL = 1e-14  # stored and current cell edges agree to this fraction of the axis scale
+SCALES = (("t", "f8"), ("iteration", "i8"), ("write_number", "i8"))
 
 
 def git_hash() -> str:
@@ -39,59 +67,416 @@ def git_hash() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-class Writer:
-    """Rank-0 HDF5 writer; every method is safe to call on all ranks (others do nothing)."""
+def resolve_mode(mode: str, n_values: int) -> str:
+    """``"gathered"`` or ``"per_rank"`` for a requested mode and ``dof * prod(sizes)``."""
+    if mode not in MODES:
+        raise ValueError(f"output mode {mode!r} not in {MODES}")
+    if mode == "auto":
+        return "gathered" if n_values <= GATHER_LIMIT else "per_rank"
+    return mode
 
-    def __init__(self, path: Path, grid, config: dict, units: dict, petsc_options: str,
-                 ranks: int, rank: int):
-        self.path, self.rank, self.count = Path(path), rank, 0
-        self.file = None
-        if rank != 0:
-            return
-        self.file = h5py.File(self.path, "w")
-        attrs = self.file.attrs
-        attrs["config"] = json.dumps(config, sort_keys=True)
+
+def axis_units(axis, units: dict) -> str:
+    """Unit of an axis' coordinate: the length unit for x, its inverse for momenta."""
+    return f"1/{units['length']}" if axis.is_momentum else units["length"]
+
+
+def grid_mismatch(grid, names, edges) -> str | None:
+    """How stored axes differ from ``grid``'s, or None if they agree.
+
+    Parameters
+    ----------
+    grid : PhaseSpaceGrid
+    names : sequence of str
+        Stored axis names, in phase-space order.
+    edges : sequence of ndarray
+        Stored cell edges per axis.
+
+    Edges agree when they differ by at most :data:`EDGE_RTOL` times the largest |edge|.
+    """
+    if tuple(names) != grid.names:
+        return f"axes {tuple(names)} stored, grid has {grid.names}"
+    for axis, stored in zip(grid.axes, edges):
+        stored = np.asarray(stored, dtype=float)
+        if stored.shape != axis.edges.shape:
+            return f"axis {axis.name}: {stored.size - 1} cells stored, grid has {axis.n}"
+        gap = np.max(np.abs(stored - axis.edges))
+        if gap > EDGE_RTOL * np.max(np.abs(axis.edges)):
+            return f"axis {axis.name}: cell edges differ by up to {gap:.3g}"
+    return None
+
+
+def raise_collectively(comm, error: BaseException | None):
+    """Raise on every rank of ``comm`` (mpi4py) if any rank failed; collective.
+
+    A rank that failed re-raises its own exception; the others raise the first rank's one,
+    so no rank is left waiting in a later collective call.
+    """
+    errors = comm.allgather(error if error is None else _portable(error))
+    if error is not None:
+        raise error
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` if it survives pickling (to travel between ranks), else a RuntimeError."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 -- any failure means: send a plain copy instead
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
+
+
+def segment_dir(first_write: int) -> str:
+    """Sub-directory of ``<stem>.ranks`` holding a segment's rank files."""
+    return "" if first_write == 0 else f"from_write_{first_write:06d}"
+
+
+def rank_file_name(rank: int) -> str:
+    return f"rank_{rank:05d}.h5"
+
+
+def plan_segments(segments: list[dict], n_keep: int, blocks: list) -> tuple[list, list, bool]:
+    """Segments after a restart that keeps the first ``n_keep`` writes.
+
+    Parameters
+    ----------
+    segments : list of dict
+        ``{"dir", "first_write", "count", "blocks"}``; ``count`` is None for the last (open)
+        segment; ``blocks[r]`` is rank r's ``[[start, end], ...]`` per axis.
+    n_keep : int
+        Writes kept.
+    blocks : list
+        The restarted run's blocks, same form.
+
+    Returns
+    -------
+    kept : list of dict
+        Segments after the restart; the last one is open (count None).
+    dropped : list of dict
+        Segments holding only dropped writes.
+    continuing : bool
+        True if the restart appends to the last kept segment (same decomposition), False if
+        it opens a new segment at write ``n_keep``.
+    """
+    kept = [dict(s) for s in segments if s["first_write"] < n_keep]
+    dropped = [s for s in segments if s["first_write"] >= n_keep]
+    continuing = bool(kept) and kept[-1]["blocks"] == blocks
+    if continuing:
+        kept[-1]["count"] = None
+        return kept, dropped, True
+    if kept:
+        kept[-1]["count"] = n_keep - kept[-1]["first_write"]
+    kept.append({"dir": segment_dir(n_keep), "first_write": n_keep, "count": None,
+                 "blocks": blocks})
+    return kept, dropped, False
+
+
+def _create_series(h5, shapes: dict, units: dict, task_units: dict):
+    """Empty resizable /scales and /tasks datasets; ``shapes`` maps task name to shape."""
+    scales = h5.create_group("scales")
+    for name, dtype in SCALES:
+        scales.create_dataset(name, (0,), maxshape=(None,), dtype=dtype)
+    scales["t"].attrs["units"] = f"hbar/{units['energy']}"
+    tasks = h5.require_group("tasks")
+    for name, shape in shapes.items():
+        ds = tasks.create_dataset(name, (0,) + shape, maxshape=(None,) + shape, dtype="f8",
+                                  chunks=(1,) + shape)
+        ds.attrs["units"] = task_units[name]
+
+
+def _append(h5, write_number: int, t: float, iteration: int, arrays: dict):
+    """Append one write (scales and ``arrays``) to a file laid out by :func:`_create_series`."""
+    for name, value in (("t", t), ("iteration", iteration), ("write_number", write_number)):
+        ds = h5["scales"][name]
+        ds.resize((ds.shape[0] + 1,))
+        ds[-1] = value
+    for name, value in arrays.items():
+        ds = h5["tasks"][name]
+        ds.resize((ds.shape[0] + 1,) + ds.shape[1:])
+        ds[-1] = value
+    h5.flush()
+
+
+def _truncate(h5, n: int):
+    """Keep the first ``n`` writes of every scale and stored (non-virtual) task."""
+    for name, _ in SCALES:
+        h5["scales"][name].resize((n,))
+    for ds in h5["tasks"].values():
+        if not ds.is_virtual:
+            ds.resize((n,) + ds.shape[1:])
+
+
+def _virtual_task(h5, name: str, shape: tuple, segments: list, ranks_dir: str, units: str):
+    """(Re)create ``/tasks/<name>`` as a virtual dataset over the segments' rank files.
+
+    ``shape`` is ``(dof, n_0, ...)``. Closed segments map a fixed number of writes; the open
+    (last) one maps an unlimited run of writes starting at its ``first_write``.
+    """
+    unlimited = h5py.h5s.UNLIMITED
+    extent = (segments[-1]["first_write"],) + shape  # must contain every fixed mapping
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.VIRTUAL)
+    dcpl.set_fill_value(np.array([np.nan]))
+    for seg in segments:
+        for rank, block in enumerate(seg["blocks"]):
+            counts = tuple(e - s for s, e in block)
+            starts = (seg["first_write"], 0) + tuple(s for s, _ in block)
+            block_shape = (shape[0],) + counts
+            source = h5py.h5s.create_simple((seg["count"] or 0,) + block_shape,
+                                            (unlimited,) + block_shape)
+            target = h5py.h5s.create_simple(extent, (unlimited,) + shape)
+            if seg["count"] is None:
+                ones = (1,) * (len(shape) + 1)
+                run = ((unlimited,) + ones[1:], ones, (1,) + block_shape)  # count, stride, block
+                source.select_hyperslab((0,) * len(ones), *run)
+                target.select_hyperslab(starts, *run)
+            else:
+                source.select_hyperslab((0,) * (len(shape) + 1), (seg["count"],) + block_shape)
+                target.select_hyperslab(starts, (seg["count"],) + block_shape)
+            path = "/".join(p for p in (ranks_dir, seg["dir"], rank_file_name(rank)) if p)
+            dcpl.set_virtual(target, path.encode(), f"/tasks/{name}".encode(), source)
+    if name in h5["tasks"]:
+        del h5["tasks"][name]
+    space = h5py.h5s.create_simple(extent, (unlimited,) + shape)
+    h5py.h5d.create(h5["tasks"].id, name.encode(), h5py.h5t.IEEE_F64LE, space, dcpl=dcpl)
+    h5["tasks"][name].attrs["units"] = units
+
+
+class Writer:
+    """HDF5 output of a run on ``grid``; every method is collective over ``grid.comm``.
+
+    Parameters
+    ----------
+    path : Path
+        Main file. The caller decides whether an existing one may be replaced: without
+        ``resume`` it is created anew (``"w"``), and a ``<stem>.ranks`` directory of an
+        older run under the same name is removed.
+    grid : PhaseSpaceGrid
+    tasks : dict
+        ``name -> (kind, shape, units)``. ``kind`` is ``"phase_space"`` (a Vec on ``grid``,
+        shape ``(dof, *grid.sizes)``) or ``"global"`` (a small array, the same on every rank
+        or meaningful on rank 0 only, e.g. shape ``(nx,)``).
+    config : dict or str
+        Resolved configuration (stored as JSON).
+    units : dict
+        ``{"energy": ..., "length": ...}`` unit names.
+    petsc_options : str
+        PETSc command-line options of the run.
+    mode : str
+        ``"gathered"``, ``"per_rank"`` or ``"auto"`` (see the module docstring). On resume,
+        ``"auto"`` takes the stored mode and an explicit different mode is an error.
+    resume : int, optional
+        Reopen existing output, keep the writes with iteration <= ``resume`` (the caller
+        continues with later iterations) and continue the write numbering.
+    """
+
+    def __init__(self, path, grid, tasks: dict, config, units: dict, petsc_options: str,
+                 mode: str = "gathered", resume: int | None = None):
+        self.path, self.grid = Path(path), grid
+        self.comm = grid.comm.tompi4py()
+        self.rank = self.comm.Get_rank()
+        self.ranks_dir = self.path.parent / f"{self.path.stem}.ranks"
+        field_shape = (grid.dof,) + grid.sizes
+        self.tasks = {name: (kind, tuple(shape), task_units)
+                      for name, (kind, shape, task_units) in tasks.items()}
+        for name, (kind, shape, _) in self.tasks.items():
+            if kind not in KINDS:
+                raise ValueError(f"task {name!r}: kind {kind!r} not in {KINDS}")
+            if kind == "phase_space" and shape != field_shape:
+                raise ValueError(f"task {name!r}: shape {shape} is not (dof, *sizes) = "
+                                 f"{field_shape}")
+        self.phase_space = [n for n, (kind, _, _) in self.tasks.items() if kind == "phase_space"]
+        self.main = self.rank_file = None
+        resumes_auto = resume is not None and mode == "auto"  # the stored mode decides
+        requested = "auto" if resumes_auto else resolve_mode(mode, int(np.prod(field_shape)))
+        blocks = self.comm.allgather([[int(s), int(e)] for s, e in grid.ranges])
+        plan, error = None, None
+        if self.rank == 0:
+            try:
+                if resume is None:
+                    plan = self._create_main(requested, blocks, config, units, petsc_options)
+                else:
+                    plan = self._resume_main(requested, blocks, resume)
+            except Exception as exc:  # noqa: BLE001 -- re-raised on every rank below
+                error = exc
+        self._collective_check(error)
+        plan = self.comm.bcast(plan)
+        self.mode, self.count = plan["mode"], plan["count"]
+        if self.mode == "per_rank":
+            try:
+                self._open_rank_file(plan, units)
+            except Exception as exc:  # noqa: BLE001
+                error = exc
+            self._collective_check(error)
+
+    # -- rank 0: the main file -------------------------------------------------------------
+
+    def _create_main(self, mode, blocks, config, units, petsc_options) -> dict:
+        self.main = h5 = h5py.File(self.path, "w")
+        attrs = h5.attrs
+        attrs["config"] = config if isinstance(config, str) else json.dumps(config,
+                                                                           sort_keys=True)
         attrs["units"] = json.dumps(units, sort_keys=True)
         attrs["version"] = __version__
         attrs["git_hash"] = git_hash()
         attrs["petsc_options"] = petsc_options
-        attrs["ranks"] = ranks
-        gg = self.file.create_group("grid")
-        for name, axis in (("x", grid.x), ("k", grid.k)):
-            gg[name] = axis.centres
-            gg[f"{name}_edges"] = axis.edges
-        gg["x"].attrs["units"] = units["length"]
-        gg["k"].attrs["units"] = f"1/{units['length']}"
-        scales = self.file.create_group("scales")
-        scales.create_dataset("t", (0,), maxshape=(None,), dtype="f8")
-        scales.create_dataset("iteration", (0,), maxshape=(None,), dtype="i8")
-        scales.create_dataset("write_number", (0,), maxshape=(None,), dtype="i8")
-        scales["t"].attrs["units"] = f"hbar/{units['energy']}"
-        tasks = self.file.create_group("tasks")
-        nx, nk = grid.x.n, grid.k.n
-        for name, shape in (("f", (grid.dof, nx, nk)), ("density", (nx,)), ("current", (nx,))):
-            ds = tasks.create_dataset(name, (0,) + shape, maxshape=(None,) + shape, dtype="f8",
-                                      chunks=(1,) + shape)
-            ds.attrs["units"] = TASK_UNITS[name]
-        self.file.flush()
+        attrs["ranks"] = self.comm.Get_size()
+        attrs["mode"] = mode
+        attrs["axes"] = json.dumps(self.grid.names)
+        grid_group = h5.create_group("grid")
+        for axis in self.grid.axes:
+            for key, values in ((axis.name, axis.centres), (f"{axis.name}_edges", axis.edges)):
+                grid_group[key] = values
+                grid_group[key].attrs["units"] = axis_units(axis, units)
+        stored = {n: shape for n, (kind, shape, _) in self.tasks.items()
+                  if mode == "gathered" or kind == "global"}
+        _create_series(h5, stored, units, {n: u for n, (_, _, u) in self.tasks.items()})
+        # rank files of an older run under this name belong to the main file just replaced
+        shutil.rmtree(self.ranks_dir, ignore_errors=True)
+        if mode == "per_rank":
+            self.ranks_dir.mkdir()
+            segments = [{"dir": "", "first_write": 0, "count": None, "blocks": blocks}]
+            self._set_segments(segments)
+        h5.flush()
+        return {"mode": mode, "count": 0, "segment": segment_dir(0), "first_write": 0,
+                "continuing": False}
 
-    def write(self, t: float, iteration: int, fields: dict[str, np.ndarray]):
-        """Append one write; ``fields`` maps task name to its gathered array (rank 0)."""
-        if self.file is None:
-            return
-        n = self.count
-        for name, value in (("t", t), ("iteration", iteration), ("write_number", n)):
-            ds = self.file["scales"][name]
-            ds.resize((n + 1,))
-            ds[n] = value
-        for name, value in fields.items():
-            ds = self.file["tasks"][name]
-            ds.resize((n + 1,) + ds.shape[1:])
-            ds[n] = value
+    def _resume_main(self, requested, blocks, resume: int) -> dict:
+        if not self.path.is_file():
+            raise FileNotFoundError(f"cannot resume output {self.path}: no such file")
+        self.main = h5 = h5py.File(self.path, "a")
+        names = json.loads(h5.attrs["axes"])
+        differs = grid_mismatch(self.grid, names, [h5["grid"][f"{n}_edges"][...] for n in names])
+        if differs:
+            raise ValueError(f"cannot resume output {self.path}: grid differs ({differs})")
+        mode = str(h5.attrs["mode"])
+        if requested not in ("auto", mode):
+            raise ValueError(f"cannot resume output {self.path} in mode {requested!r}: "
+                             f"it was written in mode {mode!r}")
+        stored = {n: ds.shape[1:] for n, ds in h5["tasks"].items()}
+        wanted = {n: shape for n, (_, shape, _) in self.tasks.items()}
+        if stored != wanted:
+            raise ValueError(f"cannot resume output {self.path}: tasks {stored} stored, "
+                             f"run has {wanted}")
+        n_keep = int(np.searchsorted(h5["scales/iteration"][...], resume, side="right"))
+        _truncate(h5, n_keep)
+        h5.attrs["ranks"] = self.comm.Get_size()
+        plan = {"mode": mode, "count": n_keep}
+        if mode == "per_rank":
+            kept, dropped, continuing = plan_segments(json.loads(h5.attrs["segments"]),
+                                                      n_keep, blocks)
+            for seg in dropped:
+                if seg["dir"]:
+                    shutil.rmtree(self.ranks_dir / seg["dir"], ignore_errors=True)
+            if not continuing:
+                if len(kept) > 1:  # the closed segment keeps only the writes still mapped
+                    closed = kept[-2]
+                    for rank in range(len(closed["blocks"])):
+                        name = self.ranks_dir / closed["dir"] / rank_file_name(rank)
+                        with h5py.File(name, "a") as old:
+                            _truncate(old, closed["count"])
+                fresh = self.ranks_dir / kept[-1]["dir"]
+                shutil.rmtree(fresh, ignore_errors=True)
+                fresh.mkdir(parents=True)
+            self._set_segments(kept)
+            plan.update(segment=kept[-1]["dir"], first_write=kept[-1]["first_write"],
+                        continuing=continuing)
+        h5.flush()
+        return plan
+
+    def _set_segments(self, segments: list):
+        self.main.attrs["segments"] = json.dumps(segments)
+        for name in self.phase_space:
+            _, shape, task_units = self.tasks[name]
+            _virtual_task(self.main, name, shape, segments, self.ranks_dir.name, task_units)
+
+    # -- every rank: its own block ---------------------------------------------------------
+
+    def _open_rank_file(self, plan: dict, units: dict):
+        path = self.ranks_dir / plan["segment"] / rank_file_name(self.rank)
+        if plan["continuing"]:
+            self.rank_file = h5 = h5py.File(path, "a")
+            n = plan["count"] - plan["first_write"]
+            if h5["scales/t"].shape[0] < n:
+                raise ValueError(f"cannot resume output: {path} holds "
+                                 f"{h5['scales/t'].shape[0]} writes, expected {n}")
+            _truncate(h5, n)
+        else:
+            self.rank_file = h5 = h5py.File(path, "w")
+            h5.attrs["rank"] = self.rank
+            h5.attrs["ranks"] = self.comm.Get_size()
+            h5.attrs["axes"] = json.dumps(self.grid.names)
+            # (dim, 2): [start, end) of the block per axis, in global cell indices
+            h5.attrs["ranges"] = np.array(self.grid.ranges, dtype="i8").reshape(-1, 2)
+            h5.attrs["first_write"] = plan["first_write"]
+            owned = self.grid.owned_shape
+            _create_series(h5, {n: owned for n in self.phase_space}, units,
+                           {n: self.tasks[n][2] for n in self.phase_space})
+        h5.flush()
+
+    # -- public ----------------------------------------------------------------------------
+
+    def write(self, t: float, iteration: int, phase_space: dict | None = None,
+              globals: dict | None = None):  # noqa: A002 -- the task kind's name
+        """Append one write; collective.
+
+        Parameters
+        ----------
+        t : float
+            Time, hbar/energy.
+        iteration : int
+            Time step number.
+        phase_space : dict
+            ``name -> Vec`` for every phase-space task.
+        globals : dict
+            ``name -> ndarray`` for every global task (rank 0's values are written).
+        """
+        phase_space, globals = phase_space or {}, globals or {}
+        wanted = {n for n, (kind, _, _) in self.tasks.items() if kind == "global"}
+        if set(phase_space) != set(self.phase_space) or set(globals) != wanted:
+            raise ValueError(f"write needs phase_space {sorted(self.phase_space)} and globals "
+                             f"{sorted(wanted)}, got {sorted(phase_space)}, {sorted(globals)}")
+        arrays = {n: np.asarray(globals[n], dtype=float) for n in sorted(wanted)} \
+            if self.rank == 0 else {}
+        error = None
+        if self.mode == "gathered":
+            for name in self.phase_space:  # one order on every rank: gather is collective
+                arrays[name] = self.grid.gather(phase_space[name])
+        else:
+            try:
+                _append(self.rank_file, self.count, t, iteration,
+                        {n: self.grid.view(phase_space[n], readonly=True)
+                         for n in self.phase_space})
+            except Exception as exc:  # noqa: BLE001
+                error = exc
+            self._collective_check(error)  # every block is on disk before /scales counts it
+        if self.rank == 0:
+            try:
+                _append(self.main, self.count, t, iteration, arrays)
+            except Exception as exc:  # noqa: BLE001
+                error = exc
+        self._collective_check(error)
         self.count += 1
-        self.file.flush()
 
     def close(self):
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        """Close this rank's files (idempotent)."""
+        for h5 in (self.main, self.rank_file):
+            if h5 is not None:
+                h5.close()
+        self.main = self.rank_file = None
+
+    def _collective_check(self, error):
+        try:
+            raise_collectively(self.comm, error)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,13 +1,26 @@
 """Command line: ``mpirun -n N python -m solvers.run CONFIG.toml [key=value ...] [-petsc_opt ...]``.
 
 Arguments: the config path first; then ``table.key=value`` overrides (TOML values, bare words
-are strings); everything from the first argument starting with ``-`` goes to PETSc.
-A bad invocation or config prints one line to stderr and exits with code 2 before any compute.
+are strings); everything from the first argument starting with ``-`` goes to PETSc
+(``-ts_monitor``, ``-ts_type arkimex``, ``-log_view`` ...).
+
+A bad invocation or config prints one line to stderr and exits with code 2 before any compute
+and before any file is touched. Exit codes: 0 finished; 2 bad input; 3 stopped early (wall
+time or SIGTERM/SIGINT) after writing a checkpoint, continue with ``run.restart=true``;
+1 numerical failure (NaN/Inf), the last good checkpoint is kept.
+
+With ``[response] scales = [1, -1, ...]`` the run is a field sweep: one simulation per scale
+s of the uniform field (files ``<name>_s<s>.h5``), then linear and quadratic conductivities
+from symmetric differences of the steady currents, written to ``<name>_response.h5`` and
+printed next to the k-space formulas for the same model, mu, T and tau.
 """
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +28,8 @@ import numpy as np
 from solvers import config as cfgmod
 
 USAGE = "usage: python -m solvers.run CONFIG.toml [table.key=value ...] [-petsc_option ...]"
+EXIT_STOPPED = 3
+EXIT_FAILED = 1
 
 
 def split_args(argv: list[str]) -> tuple[str, list[str], list[str]]:
@@ -32,100 +47,227 @@ def split_args(argv: list[str]) -> tuple[str, list[str], list[str]]:
     return path, overrides, petsc_args
 
 
+def output_paths(cfg: cfgmod.Config) -> dict:
+    """Every file a run may create: ``{"runs": [(scale, path)], "response": path | None}``."""
+    base = Path(cfg.run.output_dir)
+    if not cfg.response.scales:
+        return {"runs": [(1.0, base / f"{cfg.run.name}.h5")], "response": None}
+    runs = [(s, base / f"{cfg.run.name}_s{s:+g}.h5") for s in cfg.response.scales]
+    return {"runs": runs, "response": base / f"{cfg.run.name}_response.h5"}
+
+
+def checkpoint_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".chk.h5")
+
+
 def parse_and_load(argv: list[str]):
-    """Split arguments, load and validate the config, check the output path (no compute)."""
+    """Split arguments, load and validate the config, check the output paths (no compute)."""
     path, overrides, petsc_args = split_args(argv)
     cfg = cfgmod.load(path, overrides)
-    out = Path(cfg.run.output_dir) / f"{cfg.run.name}.h5"
-    if out.exists() and not cfg.run.overwrite:
-        raise cfgmod.ConfigError(
-            f"run.name = {cfg.run.name!r}: output {str(out)!r} exists; "
-            "expected a new name, or run.overwrite=true to replace it")
-    return cfg, out, petsc_args
+    paths = output_paths(cfg)
+    files = [p for _, p in paths["runs"]] + ([paths["response"]] if paths["response"] else [])
+    if cfg.run.restart:
+        for _, out in paths["runs"]:
+            if not checkpoint_path(out).exists() and not out.exists():
+                raise cfgmod.ConfigError(
+                    f"run.restart = true: no checkpoint {str(checkpoint_path(out))!r}; "
+                    "expected the output of an earlier run with this run.name")
+    elif not cfg.run.overwrite:
+        for out in files:
+            if out.exists():
+                raise cfgmod.ConfigError(
+                    f"run.name = {cfg.run.name!r}: output {str(out)!r} exists; expected a "
+                    "new name, run.overwrite=true to replace it, or run.restart=true")
+    return cfg, paths, petsc_args
 
 
-def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdout):
+class StopRequest:
+    """SIGTERM/SIGINT set a flag; the run finishes its step, checkpoints and exits."""
+
+    def __init__(self):
+        self.signal = None
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside a test runner thread)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def make_problem(cfg: cfgmod.Config, comm, scale: float = 1.0):
+    """BandProblem or MatrixProblem for the config (setup stage; may raise ConfigError)."""
+    from solvers import problem
+
+    kind = problem.MatrixProblem if cfg.mode.kind == "matrix" else problem.BandProblem
+    return kind(cfg, comm, scale)
+
+
+def choose_integrator(cfg: cfgmod.Config, problem, dt_advective: float) -> str:
+    """``explicit`` or ``imex`` (auto: imex in matrix mode, or for a linear relaxation with
+    tau shorter than the advective step)."""
+    choice = cfg.numerics.integrator
+    if choice != "auto":
+        if choice == "imex" and problem.implicit_part() is None:
+            raise cfgmod.ConfigError(
+                "numerics.integrator = 'imex': nothing to integrate implicitly (matrix mode, "
+                "or collisions.kind 'fixed'/'field_renormalised'); expected 'explicit'")
+        return choice
+    if problem.implicit_part() is None:
+        return "explicit"
+    if problem.mode == "matrix" or cfg.collisions.tau < dt_advective:
+        return "imex"
+    return "explicit"
+
+
+def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdout,
+             scale: float = 1.0, stop: StopRequest | None = None):
     """Run one simulation on ``comm`` and write ``out``.
 
-    Returns ``(summary, final)``: a summary dict on every rank, and the gathered final
-    distribution ``(dof, nx, nk)`` on rank 0 (None elsewhere).
-
-    One code path for serial and parallel: a serial run is a one-rank communicator.
+    Returns ``(summary, final)``: a summary dict on every rank (``status`` is "finished",
+    "stopped" or "failed"), and the gathered final state ``(dof, *sizes)`` on rank 0 (None
+    elsewhere). One code path for serial and parallel: a serial run is a one-rank
+    communicator.
     """
-    # Imported here, not at module level: PETSc must be initialised with the command-line
-    # options (petsc4py.init in main) before the first import of petsc4py.PETSc.
+    # Imported here: PETSc must be initialised with the command-line options (petsc4py.init
+    # in main) before the first import of petsc4py.PETSc.
     from petsc4py import PETSc
 
-    from solvers.boltzmann import BoltzmannRHS, streaming_distribution, tight_binding_band
-    from solvers.fluxes import STENCIL_WIDTH
-    from solvers.grid import Axis, PhaseSpaceGrid
+    from solvers.checkpoint import read_checkpoint, write_checkpoint
     from solvers.output import Writer
-    from solvers.stepper import Progress, fixed_step, make_ts
+    from solvers.stepper import Progress, finite, fixed_step, make_ts
 
+    wall_start = time.perf_counter()
     rank, size = comm.getRank(), comm.getSize()
-    m = cfg.model
-    bz = np.pi / m.lattice_constant
-    grid = PhaseSpaceGrid(Axis.uniform("x", 0.0, cfg.grid.x_length, cfg.grid.nx),
-                          Axis.uniform("k", -bz, bz, cfg.grid.nk),
-                          dof=1, stencil_width=STENCIL_WIDTH, comm=comm)
-    velocity = lambda k: tight_binding_band(k, m.hopping, m.lattice_constant)[1]  # noqa: E731
-    rhs = BoltzmannRHS(grid, velocity, force=-cfg.fields.E, limiter=cfg.numerics.limiter)
-    dt, nsteps = fixed_step(cfg.run.t_end, rhs.stable_dt(cfg.numerics.cfl))
-
+    problem = make_problem(cfg, comm, scale)
+    grid = problem.grid
+    t_end = cfg.run.t_end
+    dt_advective = cfg.numerics.dt or problem.stable_dt(t_end, include_relaxation=False)
+    integrator = choose_integrator(cfg, problem, dt_advective)
+    dt_max = cfg.numerics.dt or problem.stable_dt(t_end,
+                                                  include_relaxation=integrator == "explicit")
     u = grid.da.createGlobalVec()
-    xc, _, kc, _ = grid.owned_cells()
-    grid.view(u)[...] = streaming_distribution(cfg, xc, kc)
-    number0 = grid.integrate(u)[0]
+    chk = checkpoint_path(out)
+    restarted = cfg.run.restart and chk.exists()
+    if restarted:
+        state = read_checkpoint(chk, grid, u)
+        t0, step0, dt = state["t"], state["step"], state["dt"]
+        problem.restore(state["extra"])
+        nsteps = step0 + max(0, int(round((t_end - t0) / dt))) if dt > 0 else step0
+    else:
+        problem.initial_state(u)
+        t0, step0 = 0.0, 0
+        dt, nsteps = fixed_step(t_end, dt_max)
+    number0 = grid.integrate(u).sum()
+    config_json = json.dumps(cfg.to_dict(), sort_keys=True)
 
     if rank == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
-    writer = Writer(out, grid, cfg.to_dict(), {"energy": cfg.units.energy,
-                    "length": cfg.units.length}, " ".join(petsc_args), size, rank)
-    v_all = velocity(grid.k.centres)
-    dk = grid.k.widths / (2 * np.pi)
+    comm.tompi4py().Barrier()
+    tasks = problem.tasks()
+    writer = Writer(out, grid, tasks, config_json,
+                    {"energy": cfg.units.energy, "length": cfg.units.length},
+                    " ".join(petsc_args), mode=cfg.run.output_mode,
+                    resume=step0 if restarted else None)
+    series = {"t": [], "current": []}
+    written = {"step": step0 if restarted else None}  # a restart keeps the write at step0
 
-    last = {}  # the most recent gathered write; the final one is the run's result
+    def write(step, t, vec):
+        if written["step"] == step:
+            return
+        observed = problem.observables(vec, t)
+        writer.write(t, step, phase_space={"f": vec}, globals=observed)
+        series["t"].append(t)
+        series["current"].append(observed["current"])
+        written["step"] = step
 
-    def write(step, t, dt_, vec):
-        f = last["f"] = grid.gather(vec)
-        if rank == 0:
-            writer.write(t, step, {"f": f, "density": f[0] @ dk, "current": -(f[0] @ (v_all * dk))})
+    def checkpoint(step, t, vec):
+        write_checkpoint(chk, grid, vec, t, step, dt, config_json, problem.extra_state())
 
-    def scheduled_write(step, t, dt_, vec):
+    status = {"status": "finished", "reason": ""}
+    progress = Progress(t_end, cfg.run.progress_every, rank, stream,
+                        label="" if scale == 1.0 and not cfg.response.scales
+                        else f"[E x {scale:+g}] ")
+
+    def monitor(step, t, dt_, vec):
         if step % cfg.run.output_every == 0 or step == nsteps:
-            write(step, t, dt_, vec)
+            write(step, t, vec)
+        if cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0 and step > step0:
+            checkpoint(step, t, vec)
+        progress(step, t, dt_)
 
-    progress = Progress(cfg.run.t_end, cfg.run.progress_every, rank, stream)
-    ts = make_ts(grid, rhs, cfg.run.t_end, dt, nsteps,
-                 [scheduled_write, lambda s, t, d, v: progress(s, t, d)])
-    if nsteps == 0:
-        write(0, 0.0, dt, u)
+    def poststep(ts):
+        reason = ""
+        if not finite(ts.getSolution()):
+            reason = "failed: NaN or Inf in the solution"
+        elif cfg.run.stop_wall_time and time.perf_counter() - wall_start > cfg.run.stop_wall_time:
+            reason = f"stop_wall_time = {cfg.run.stop_wall_time:g} s reached"
+        elif stop is not None and stop.signal:
+            reason = f"{stop.signal} received"
+        reason = comm.tompi4py().bcast(reason if rank == 0 or reason.startswith("failed")
+                                       else "", root=0) or reason
+        flags = comm.tompi4py().allgather(reason)
+        reason = next((r for r in flags if r.startswith("failed")), next(
+            (r for r in flags if r), ""))
+        if reason:
+            status["status"] = "failed" if reason.startswith("failed") else "stopped"
+            status["reason"] = reason
+            ts.setConvergedReason(PETSc.TS.ConvergedReason.CONVERGED_USER)
+
+    implicit = problem.implicit_part() if integrator == "imex" else None
+
+    def explicit_rhs(ts, t, vec, rate):
+        problem.explicit_rate(t, vec, rate, include_relaxation=implicit is None)
+
+    ts = make_ts(grid, explicit_rhs, t_end, dt, nsteps, [monitor], implicit=implicit,
+                 poststep=poststep)
+    ts.setTime(t0)
+    ts.setStepNumber(step0)
+    if nsteps == step0:
+        write(step0, t0, u)
     else:
         ts.solve(u)
+    t_final, step_final = ts.getTime(), ts.getStepNumber()
+    if status["status"] != "failed":
+        write(step_final, t_final, u)
+        checkpoint(step_final, t_final, u)
     writer.close()
 
-    final = last["f"]  # the schedule always writes the last step
-    drift = abs(grid.integrate(u)[0] - number0) / abs(number0)
-    summary = None
-    if rank == 0:
-        exact = streaming_distribution(cfg, grid.x.centres, grid.k.centres, cfg.run.t_end)
-        cell = np.outer(grid.x.widths, grid.k.widths)[None]
-        summary = {"path": str(out), "steps": nsteps, "dt": dt, "t_end": cfg.run.t_end,
-                   "ranks": size, "ts_type": ts.getType(), "number_drift": drift,
-                   "l1_error": float(np.sum(np.abs(final - exact) * cell)
-                                     / np.sum(exact * cell))}
-    return comm.tompi4py().bcast(summary, root=0), final
+    final = grid.gather(u)
+    number = grid.integrate(u).sum()
+    summary = {"path": str(out), "steps": step_final, "nsteps": nsteps, "dt": dt,
+               "t": t_final, "t_end": t_end, "ranks": size, "ts_type": ts.getType(),
+               "integrator": integrator, "scale": scale, "restarted": restarted,
+               "number_drift": abs(number - number0) / max(abs(number0), 1e-300),
+               "series_t": np.array(series["t"]), "series_current": np.array(series["current"]),
+               **status}
+    return summary, final
 
 
-def read_back(path: Path, expected: np.ndarray) -> float:
-    """Re-open the written file and return max |f_file - f_memory| for the last write."""
-    import h5py
+def run_all(cfg, paths, comm, petsc_args=(), stream=sys.stdout):
+    """All simulations of a config (one, or one per field scale) and the response summary."""
+    from solvers.response import report_response
 
-    with h5py.File(path, "r") as h5:
-        stored = h5["tasks/f"][-1]
-        if stored.shape != expected.shape or h5["grid/x"].shape[0] != expected.shape[1]:
-            raise RuntimeError(f"{path}: stored shapes {stored.shape} do not match the run")
-        return float(np.max(np.abs(stored - expected)))
+    summaries = []
+    with StopRequest() as stop:
+        for scale, out in paths["runs"]:
+            summary, final = simulate(cfg, out, comm, petsc_args, stream, scale, stop)
+            summaries.append(summary)
+            if summary["status"] != "finished":
+                break
+    response = None
+    if paths["response"] is not None and all(s["status"] == "finished" for s in summaries):
+        response = report_response(cfg, summaries, paths["response"], comm)
+    return summaries, response
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,25 +279,36 @@ def main(argv: list[str] | None = None) -> int:
 
     rank = MPI.COMM_WORLD.Get_rank()
     try:
-        cfg, out, petsc_args = parse_and_load(argv)
+        cfg, paths, petsc_args = parse_and_load(argv)
+        import petsc4py
+
+        petsc4py.init([sys.argv[0]] + petsc_args)
+        from petsc4py import PETSc
+
+        summaries, response = run_all(cfg, paths, PETSc.COMM_WORLD, petsc_args)
     except cfgmod.ConfigError as err:
         if rank == 0:
             print(f"moyal-run: error: {err}", file=sys.stderr)
         return 2
-    import petsc4py
-
-    petsc4py.init([sys.argv[0]] + petsc_args)
-    from petsc4py import PETSc
-
-    summary, final = simulate(cfg, out, PETSc.COMM_WORLD, petsc_args)
     if rank == 0:
-        diff = read_back(out, final)
-        print(f"wrote {out}")
-        print(f"result: t = {summary['t_end']:.6g} hbar/{cfg.units.energy} in "
-              f"{summary['steps']} steps ({summary['ts_type']}, {summary['ranks']} ranks); "
-              f"particle-number drift {summary['number_drift']:.1e}; "
-              f"L1 error vs exact solution {summary['l1_error']:.2e}; "
-              f"HDF5 read-back max diff {diff:.1e}")
+        for s in summaries:
+            print(f"wrote {s['path']}: t = {s['t']:.6g} hbar/{cfg.units.energy} in {s['steps']} "
+                  f"steps of {s['dt']:.4g} ({s['ts_type']}, {s['integrator']}, {s['ranks']} "
+                  f"rank(s)); particle-number drift {s['number_drift']:.1e}"
+                  + (f"; {s['status']}: {s['reason']}" if s["status"] != "finished" else ""))
+        if response is not None:
+            print(response["text"])
+    last = summaries[-1]
+    if last["status"] == "failed":
+        if rank == 0:
+            print(f"moyal-run: {last['reason']} at t = {last['t']:.6g}; the last good "
+                  "checkpoint is kept", file=sys.stderr)
+        return EXIT_FAILED
+    if last["status"] == "stopped":
+        if rank == 0:
+            print(f"moyal-run: {last['reason']}: checkpoint written at t = {last['t']:.6g}; "
+                  "continue with run.restart=true", file=sys.stderr)
+        return EXIT_STOPPED
     return 0
 
 

@@ -1,8 +1,14 @@
-"""PETSc TS time loop: CFL-controlled explicit SSP Runge-Kutta, monitors, output schedule.
+"""PETSc TS time loop: explicit SSP Runge-Kutta or ARKIMEX, fixed CFL step, monitors, stops.
 
-The TS takes no options prefix, so ``-ts_type``, ``-ts_ssp_type``, ``-ts_monitor`` and
-``-log_view`` work from the command line. When the user sets none, the defaults are SSP
-RK(4,3) (third order, SSP coefficient 2) with a fixed step that divides ``t_end`` exactly.
+The TS takes no options prefix, so ``-ts_type``, ``-ts_monitor``, ``-log_view`` and friends
+work from the command line. Defaults the user did not set are inserted into the options
+database only while ``setFromOptions`` runs, so a second TS in the same process (a field
+sweep) starts from the same defaults:
+
+* explicit: SSP RK(4,3) (third order, SSP coefficient 2) with a fixed step dividing t_end;
+* imex: ARKIMEX (PETSc's default ARKIMEX 3, L-stable) with the stiff local part implicit and
+  solved exactly per cell by a shell preconditioner (``snes_type ksponly``, ``ksp_type
+  preonly``), fixed step (``ts_adapt_type none``).
 """
 
 from __future__ import annotations
@@ -11,16 +17,20 @@ import math
 import sys
 import time
 
+import numpy as np
 from petsc4py import PETSc
 
-#: options inserted into the PETSc database unless the user gave them
-DEFAULT_OPTIONS = {"ts_type": "ssp", "ts_ssp_type": "rks3", "ts_ssp_num_stages": "4"}
+EXPLICIT_DEFAULTS = {"ts_type": "ssp", "ts_ssp_type": "rks3", "ts_ssp_num_stages": "4"}
+IMEX_DEFAULTS = {"ts_type": "arkimex", "ts_adapt_type": "none", "snes_type": "ksponly",
+                 "ksp_type": "preonly"}
 
 
 def fixed_step(t_end: float, dt_max: float) -> tuple[float, int]:
     """Step ``dt <= dt_max`` and count ``n`` with ``n * dt == t_end`` (n >= 1)."""
     if t_end == 0:
         return 0.0, 0
+    if not dt_max > 0:
+        raise ValueError(f"time step bound {dt_max!r}: expected a positive number")
     n = max(1, math.ceil(t_end / dt_max * (1 - 1e-12)))
     return t_end / n, n
 
@@ -31,29 +41,86 @@ class Progress:
     ``stream=None`` silences it (tests, sweeps that print their own summaries).
     """
 
-    def __init__(self, t_end: float, every: int, rank: int, stream=sys.stdout):
+    def __init__(self, t_end: float, every: int, rank: int, stream=sys.stdout, label=""):
         self.t_end, self.every, self.rank, self.stream = t_end, every, rank, stream
+        self.label = label
         self.start = time.perf_counter()
+        self.t_start = None
 
     def __call__(self, step: int, t: float, dt: float):
-        if self.stream is None or self.rank != 0 or step % self.every or step == 0:
+        if self.t_start is None:
+            self.t_start = t
+        if self.stream is None or self.rank != 0 or step % self.every or t == self.t_start:
             return
         wall = time.perf_counter() - self.start
-        eta = wall * (self.t_end - t) / t if t > 0 else float("nan")
-        print(f"step {step:7d}  t = {t:.6g}  dt = {dt:.3g}  wall {wall:7.1f} s  "
+        eta = wall * (self.t_end - t) / (t - self.t_start)
+        print(f"{self.label}step {step:7d}  t = {t:.6g}  dt = {dt:.3g}  wall {wall:7.1f} s  "
               f"ETA {eta:7.1f} s", file=self.stream, flush=True)
 
 
-def make_ts(grid, rhs, t_end: float, dt: float, nsteps: int, monitors) -> PETSc.TS:
-    """TS over ``grid.da`` with ``rhs(ts, t, u, out)``; ``monitors`` get (step, t, dt, u)."""
-    opts = PETSc.Options()
-    for key, value in DEFAULT_OPTIONS.items():
-        if not opts.hasName(key):
-            opts.setValue(key, value)
+class _ShiftedDiagonal:
+    """Shell Mat and PC for the implicit stage: J = shift I - dL/du, solved exactly.
+
+    ``implicit.solve(shift, t, rhs, out)`` returns the exact solution per cell (the implicit
+    part is local: relaxation and the matrix-mode commutator), so one KSP "preonly"
+    application of this PC is the whole linear solve.
+    """
+
+    def __init__(self, implicit):
+        self.implicit, self.shift, self.t = implicit, 1.0, 0.0
+
+    # Mat context
+    def mult(self, mat, x, y):
+        self.implicit.apply(self.shift, self.t, x, y)
+
+    # PC context
+    def apply(self, pc, x, y):
+        self.implicit.solve(self.shift, self.t, x, y)
+
+
+def make_ts(grid, explicit_rhs, t_end: float, dt: float, nsteps: int, monitors,
+            implicit=None, poststep=None) -> PETSc.TS:
+    """TS over ``grid.da``.
+
+    Parameters
+    ----------
+    explicit_rhs : callable
+        ``(ts, t, u, out)``: the explicit part of d_t u.
+    monitors : list of callables
+        Each gets ``(step, t, dt, u)`` after every step (and at the start).
+    implicit : object, optional
+        Stiff local part L(t, u) for ARKIMEX: ``residual(t, u, udot, out)`` writes
+        ``udot - L(t, u)``, ``apply(shift, t, x, y)`` writes ``shift x - dL/du x``, and
+        ``solve(shift, t, rhs, out)`` solves that exactly.
+    poststep : callable, optional
+        ``poststep(ts)`` after each step; it may stop the run with
+        ``ts.setConvergedReason(PETSc.TS.ConvergedReason.CONVERGED_USER)``.
+    """
     ts = PETSc.TS().create(comm=grid.comm)
     ts.setDM(grid.da)
     ts.setProblemType(PETSc.TS.ProblemType.NONLINEAR)
-    ts.setRHSFunction(rhs, grid.da.createGlobalVec())
+    ts.setRHSFunction(explicit_rhs, grid.da.createGlobalVec())
+    defaults = EXPLICIT_DEFAULTS
+    if implicit is not None:
+        defaults = IMEX_DEFAULTS
+        shell = _ShiftedDiagonal(implicit)
+
+        def ifunction(ts_, t, u, udot, out):
+            implicit.residual(t, u, udot, out)
+
+        def ijacobian(ts_, t, u, udot, shift, jac, pre):
+            shell.shift, shell.t = shift, t
+
+        n_local = grid.da.createGlobalVec().getLocalSize()
+        sizes = (n_local, PETSc.DECIDE)
+        jac = PETSc.Mat().createPython((sizes, sizes), context=shell, comm=grid.comm)
+        jac.setUp()
+        ts.setIFunction(ifunction, grid.da.createGlobalVec())
+        ts.setIJacobian(ijacobian, jac, jac)
+        snes = ts.getSNES()
+        pc = snes.getKSP().getPC()
+        pc.setType(PETSc.PC.Type.PYTHON)
+        pc.setPythonContext(shell)
     ts.setTime(0.0)
     ts.setTimeStep(dt)
     ts.setMaxTime(t_end)
@@ -65,5 +132,23 @@ def make_ts(grid, rhs, t_end: float, dt: float, nsteps: int, monitors) -> PETSc.
             m(step, t, ts_.getTimeStep(), u)
 
     ts.setMonitor(monitor)
-    ts.setFromOptions()
+    if poststep is not None:
+        ts.setPostStep(poststep)
+    opts = PETSc.Options()
+    inserted = [key for key in defaults if not opts.hasName(key)]
+    for key in inserted:
+        opts.setValue(key, defaults[key])
+    try:
+        ts.setFromOptions()
+    finally:
+        for key in inserted:
+            opts.delValue(key)
+    if implicit is not None and ts.getType() != "arkimex":
+        raise ValueError(f"-ts_type {ts.getType()}: numerics.integrator = 'imex' needs "
+                         "-ts_type arkimex (or numerics.integrator = 'explicit')")
     return ts
+
+
+def finite(vec) -> bool:
+    """True when no entry of ``vec`` is NaN or Inf (collective)."""
+    return bool(np.isfinite(vec.norm(PETSc.NormType.NORM_INFINITY)))

@@ -1,21 +1,31 @@
 """Config validation: typed, range-checked keys with one-line errors naming key and value."""
 
+from pathlib import Path
+
 import pytest
 
 from solvers import config
 
+# conductivity_*.toml are inputs of the k-space calculator (scripts/conductivity.py)
+CONFIGS = sorted(p for p in Path("configs").glob("*.toml")
+                 if not p.name.startswith("conductivity_"))
+
 
 def test_defaults_round_trip():
     cfg = config.from_dict({})
-    assert cfg.grid.nx == 128 and cfg.numerics.limiter == "vanleer"
-    assert cfg.to_dict()["fields"]["E"] == cfg.fields.E
+    assert cfg.grid.nk == (64,) and cfg.numerics.limiter == "vanleer"
+    assert cfg.to_dict()["mode"]["kind"] == "band"
 
 
-def test_default_toml_is_valid():
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_are_valid(path):
+    config.load(path)
+
+
+def test_default_is_a_2d_lattice_model_in_band_mode_of_order_2():
     cfg = config.load("configs/default.toml")
-    # the default runs exactly one Bloch period 2 pi / (E a)
-    assert cfg.run.t_end == pytest.approx(2 * 3.141592653589793 / (cfg.fields.E
-                                          * cfg.model.lattice_constant), rel=1e-15)
+    assert cfg.mode.kind == "band" and cfg.mode.order == 2 and len(cfg.grid.nk) == 2
+    assert cfg.response.scales and cfg.grid.x == "none"
 
 
 @pytest.mark.parametrize("raw, fragment", [
@@ -24,11 +34,21 @@ def test_default_toml_is_valid():
     ({"grid": {"nx": True}}, "grid.nx = True"),
     ({"grid": {"nxx": 64}}, "did you mean 'nx'"),
     ({"gird": {"nx": 64}}, "did you mean 'grid'"),
+    ({"grid": {"nk": [4]}}, "grid.nk[0] = 4"),
+    ({"grid": {"nk": [16, 16, 16]}}, "expected a list of 1 or 2 integers >= 8"),
+    ({"grid": {"x": "periodic", "x_min": 5.0, "x_max": 1.0}}, "grid.x_max = 1.0"),
     ({"numerics": {"limiter": "superbee"}}, "expected one of 'minmod'"),
     ({"numerics": {"cfl": 1.5}}, "numerics.cfl = 1.5: expected a number in (0, 1]"),
+    ({"numerics": {"cfl": 0.0}}, "numerics.cfl = 0.0"),
     ({"initial": {"temperature": -1.0}}, "initial.temperature = -1.0"),
-    ({"fields": {"E": float("nan")}}, "expected a finite number"),
+    ({"collisions": {"tau": 0.0}}, "collisions.tau = 0.0: expected a positive time"),
+    ({"collisions": {"kind": "bgk"}}, "collisions.kind = 'bgk'"),
+    ({"fields": {"E": float("nan")}}, "fields.E"),
+    ({"model": {"name": "qwzz"}}, "model: "),
+    ({"mode": {"order": 3}}, "mode.order = 3"),
+    ({"response": {"scales": [1.0, 2.0]}}, "response.scales"),
     ({"run": 3}, "run = 3: expected a table"),
+    ({"run": {"restart": True, "overwrite": True}}, "run.restart = true"),
 ])
 def test_bad_values_name_key_value_and_expectation(raw, fragment):
     with pytest.raises(config.ConfigError) as err:
@@ -40,7 +60,8 @@ def test_bad_values_name_key_value_and_expectation(raw, fragment):
 def test_overrides_are_typed(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[grid]\nnx = 16\n")
-    cfg = config.load(path, ["grid.nk=32", "run.name=sweep_1", "fields.E=0.5"])
-    assert (cfg.grid.nx, cfg.grid.nk, cfg.run.name, cfg.fields.E) == (16, 32, "sweep_1", 0.5)
+    cfg = config.load(path, ["grid.nk=[32]", "run.name=sweep_1", "fields.E=0.5"])
+    assert (cfg.grid.nx, cfg.grid.nk, cfg.run.name, cfg.fields["E"]) == \
+        (16, (32,), "sweep_1", 0.5)
     with pytest.raises(config.ConfigError, match="expected table.key=value"):
         config.load(path, ["nx=3"])

@@ -1,0 +1,363 @@
+"""Band mode: one distribution per band, a continuity equation in phase space.
+
+    d_t f_n + sum_a d_a J^a_n = R[f]_n,    a in (x, y, kx, ky)
+
+with the flux J assembled from the generated kernels of ``moyal/_generated/band_mode_{1,2}d``
+(order 0 Boltzmann, order 1 Berry curvature, order 2 quantum metric and Moyal hbar^2 terms;
+physics.md section 5). Each kernel function is one contribution
+
+    J^a += d^outer ( c * d^inner f ),
+
+and its name says a, outer and inner; its arguments name the band quantities (energy
+derivatives, Omega, g, Gq and their k-derivatives, this project's sign conventions) and the
+potential derivatives V_d... it needs. This module maps those names onto arrays, so a new
+generated term needs no new solver code.
+
+Discretisation on the grid (x, kx[, ky]) or (kx[, ky]):
+
+* "plain" terms (c f) along a grid axis are advection: MUSCL + upwind/LLF, with c evaluated
+  exactly at the faces (V at x faces; k-only band tables are stored per k, never per (x, k));
+* inner/outer derivative terms are dispersive or mixed: conservative central face forms
+  (four-cell face weights on nonuniform cells), second order;
+* directions without a grid axis (y always, x in uniform problems) carry no divergence
+  because nothing depends on them, but their fluxes are the currents j_y (and j_x).
+
+Units: hbar = e = 1; k in 1/length, energies in the energy unit, t in hbar/energy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+
+from solvers import fluxes
+
+_NAME = re.compile(r"order(\d)_flux_(x|y|kx|ky)(?:_(inner|outer)_((?:kx|ky|x|y)+))?$")
+_DIRECTION = re.compile(r"kx|ky|x|y")
+_GEOMETRY = {"Omega": ("berry_curvature", "berry_curvature_derivative"),
+             "g": ("quantum_metric", "quantum_metric_derivative"),
+             "Gq": ("band_normalised_metric", "band_normalised_metric_derivative")}
+_K_INDEX = {"kx": 0, "ky": 1}
+_R_INDEX = {"x": 0, "y": 1}
+
+
+@dataclass(frozen=True)
+class FluxKernel:
+    """One generated flux contribution ``J^direction += d^outer (c d^inner f)``."""
+
+    function: object
+    order: int
+    direction: str
+    kind: str  # "plain", "inner" or "outer"
+    derivative: tuple
+    arguments: tuple
+
+    @property
+    def potential_only(self) -> bool:
+        return all(a.startswith("V_") for a in self.arguments)
+
+
+def load_kernels(k_dimension: int, order: int) -> list[FluxKernel]:
+    """The generated flux kernels up to ``order`` for 1 or 2 momentum directions."""
+    module = importlib.import_module(f"moyal._generated.band_mode_{k_dimension}d")
+    kernels = []
+    for function in module.FUNCTIONS:
+        match = _NAME.match(function.__name__)
+        if match is None:
+            raise RuntimeError(f"unexpected kernel name {function.__name__}")
+        term_order, direction, kind, multi = match.groups()
+        if int(term_order) > order:
+            continue
+        arguments = tuple(p for p in inspect.signature(function).parameters if p != "hbar")
+        kernels.append(FluxKernel(function, int(term_order), direction, kind or "plain",
+                                  tuple(_DIRECTION.findall(multi or "")), arguments))
+    return kernels
+
+
+def band_table(geometry, name: str) -> np.ndarray:
+    """The k-only array a kernel argument names, band axis first: shape (bands, *k).
+
+    ``epsilon_dkxky`` -> d_kx d_ky eps; ``Omega_xy`` -> Omega^{xy}; ``Gq_xx_dky`` ->
+    d_ky Gq^{xx}; ``g_..`` quantum metric. Geometry stores the band axis last.
+    """
+    if name.startswith("epsilon_d"):
+        idx = tuple(_K_INDEX[d] for d in _DIRECTION.findall(name[len("epsilon_d"):]))
+        source = {1: geometry.velocity, 2: geometry.inverse_mass,
+                  3: geometry.energy_third_derivative}[len(idx)][idx]
+    else:
+        quantity, tensor, *derivative = name.split("_")
+        base, with_derivative = _GEOMETRY[quantity]
+        idx = tuple(_R_INDEX[d] for d in tensor)
+        if derivative:
+            idx = (_K_INDEX[derivative[0][1:]],) + idx
+            source = getattr(geometry, with_derivative)[idx]
+        else:
+            source = getattr(geometry, base)[idx]
+    return np.moveaxis(np.asarray(source), -1, 0)
+
+
+class BandModeOperator:
+    """Right-hand side of band mode on the ghosted block of one rank.
+
+    Parameters
+    ----------
+    grid : solvers.grid.PhaseSpaceGrid
+        Axes ``[x] + [kx[, ky]]``; ``dof`` = number of evolved bands.
+    geometry : moyal.geometry.BandGeometry
+        Evaluated at the ghosted k-cell centres of this rank, k grid shape (nkx_g[, nky_g]),
+        restricted to the evolved bands.
+    potential : solvers.fields.Potential
+        V(x, t) and the uniform field.
+    order : int
+        Highest order in hbar kept (0, 1 or 2).
+    limiter, scheme : str
+        MUSCL limiter and advective flux (``upwind`` or ``llf``).
+    """
+
+    def __init__(self, grid, geometry, potential, order: int, limiter: str, scheme: str):
+        self.grid, self.potential, self.limiter, self.scheme = grid, potential, limiter, scheme
+        self.g = g = grid.stencil_width
+        self.kdim = len(grid.k_axes)
+        self.has_x = grid.has_x
+        self.kernels = load_kernels(self.kdim, order)
+        names = sorted({a for kern in self.kernels for a in kern.arguments
+                        if not a.startswith("V_")})
+        self.tables = {name: band_table(geometry, name) for name in names}
+        self.energy = np.moveaxis(geometry.energy, -1, 0)
+        self.axis_of = {a.name: i for i, a in enumerate(grid.axes)}
+        self.cells = [grid.ghosted_cells(i) for i in range(grid.dim)]
+        self.owned = tuple(slice(g, -g) for _ in range(grid.dim))
+        self.face_weights = {}
+        self.centred = {}
+        for i, (c, w) in enumerate(self.cells):
+            for n in range(4):
+                self.face_weights[i, n] = fluxes.face_weights(c, w, n)
+            self.centred[i] = fluxes.centred_weights(c)
+        if self.has_x:
+            c, w = self.cells[0]
+            self.x_centres = c
+            self.x_faces = np.append(c[g:-g] - 0.5 * w[g:-g], c[-g - 1] + 0.5 * w[-g - 1])
+        self._check_supported()
+        self.v_names = sorted({a for kern in self.kernels for a in kern.arguments
+                               if a.startswith("V_")})
+
+    # ----------------------------------------------------------------------------- setup
+    def _grid_axis(self, direction: str):
+        return self.axis_of.get(direction)
+
+    def _check_supported(self):
+        """Refuse kernels the discretisation cannot place exactly, before any compute."""
+        for kern in self.kernels:
+            axis = self._grid_axis(kern.direction)
+            if axis is None or kern.kind == "plain":
+                if axis is not None and self.grid.axes[axis].is_momentum \
+                        and not kern.potential_only:
+                    raise NotImplementedError(
+                        f"{kern.function.__name__}: a k-flux depending on band quantities")
+                continue
+            if kern.kind == "outer" and len(kern.derivative) != 1:
+                raise NotImplementedError(f"{kern.function.__name__}: outer order > 1")
+
+    # ----------------------------------------------------------------------------- coefficients
+    def _shape_x(self, values, n_x):
+        """Potential derivative (or scalar) -> broadcastable ``(1, n_x, 1, ...)``."""
+        values = np.asarray(values, dtype=float)
+        if values.ndim == 0:
+            return values
+        return values.reshape((1, n_x) + (1,) * self.kdim)
+
+    def _potential(self, x, t):
+        """Potential derivatives at x positions (None: uniform problem) as broadcastables."""
+        if x is None:
+            values = self.potential.derivatives(np.zeros(1), t, self.v_names)
+            return {k: np.asarray(v, dtype=float).reshape(-1)[0] for k, v in values.items()}
+        values = self.potential.derivatives(x, t, self.v_names)
+        return {k: self._shape_x(v, x.size) for k, v in values.items()}
+
+    def _tables(self, k_region):
+        """Band tables on a k region, shaped ``(bands, [1,] *k)``."""
+        out = {}
+        for name, table in self.tables.items():
+            block = table[(slice(None),) + k_region]
+            out[name] = block[:, None] if self.has_x else block
+        return out
+
+    def _coefficient(self, kern, tables, potential):
+        kwargs = {a: (potential[a] if a.startswith("V_") else tables[a]) for a in kern.arguments}
+        return kern.function(**kwargs)
+
+    # ----------------------------------------------------------------------------- rhs
+    def k_region(self, ghosted_axes=()):
+        """Slices of the ghosted k tables: owned, except for the k axes listed ghosted."""
+        g = self.g
+        return tuple(slice(None) if axis in ghosted_axes else slice(g, -g)
+                     for axis in self.grid.k_axes)
+
+    def rate(self, f, t, out):
+        """``out[...] = -sum_a d_a J^a`` on the owned cells from the ghosted block ``f``."""
+        g, grid = self.g, self.grid
+        out[...] = 0.0
+        owned_k = self._tables(self.k_region())
+        centres_potential = self._potential(self.x_centres[g:-g] if self.has_x else None, t)
+        for axis, spec in enumerate(grid.axes):
+            central = None
+            # advection: velocities of the plain terms, exactly at the faces of this axis
+            if spec.is_momentum:
+                tables, potential = owned_k, centres_potential
+            else:
+                tables, potential = owned_k, self._potential(self.x_faces, t)
+            velocity = 0.0
+            for kern in self.kernels:
+                if kern.direction != spec.name:
+                    continue
+                if kern.kind == "plain":
+                    velocity = velocity + self._coefficient(kern, tables, potential)
+                else:
+                    term = self._central_flux(kern, axis, f, t, tables, potential)
+                    if term is not None:
+                        central = term if central is None else central + term
+            strip = self._strip(f, axis)
+            velocity = np.broadcast_to(velocity, np.broadcast_shapes(
+                np.shape(velocity), self._face_shape(axis)))
+            out += fluxes.advection_divergence(
+                strip, np.moveaxis(velocity, axis + 1, 0), *self.cells[axis], axis + 1,
+                self.limiter, self.scheme)
+            if central is not None:
+                out += fluxes.flux_divergence(central, self.cells[axis][1][g:-g], axis + 1)
+
+    def _face_shape(self, axis):
+        shape = list(self.grid.owned_shape)
+        shape[axis + 1] += 1
+        return tuple(shape)
+
+    def _strip(self, f, axis):
+        """Ghosted along ``axis`` only, owned along the others."""
+        g = self.g
+        index = [slice(None)] + [slice(g, -g)] * self.grid.dim
+        index[axis + 1] = slice(None)
+        return f[tuple(index)]
+
+    def _central_flux(self, kern, axis, f, t, tables, potential):
+        """Face flux of an inner/outer term along grid ``axis``; None when it vanishes."""
+        present = set(self.axis_of)
+        if not set(kern.derivative) <= present:
+            return None  # d/dy of a y-independent f (or d/dx without an x axis) is zero
+        if kern.kind == "inner":
+            if set(kern.derivative) != {self.grid.axes[axis].name}:
+                coefficient = self._coefficient(kern, tables, potential)
+                if np.any(coefficient != 0):
+                    raise NotImplementedError(f"{kern.function.__name__}: mixed inner derivative")
+                return None
+            coefficient = self._coefficient(kern, tables, potential)
+            if not np.any(coefficient):
+                return None
+            d = fluxes.face_values(self._strip(f, axis), self.face_weights[axis, len(kern.derivative)],
+                                   axis + 1)
+            return coefficient * d
+        # outer: J^a += d_b (c f), one derivative direction b
+        b = self.axis_of[kern.derivative[0]]
+        if b == axis:
+            x = self.x_centres if self.grid.axes[axis].name == "x" else None
+            pot = self._potential(x, t) if x is not None else potential
+            tabs = tables if x is not None else self._tables(self.k_region((axis,)))
+            coefficient = self._coefficient(kern, tabs, pot)
+            if not np.any(coefficient):
+                return None
+            product = coefficient * self._strip(f, axis)
+            return fluxes.face_values(product, self.face_weights[axis, 1], axis + 1)
+        # transverse: centred derivative along b at the cells, then interpolate to a-faces
+        ghost_axes = {axis, b}
+        x = self.x_centres if (self.has_x and 0 in ghost_axes) else \
+            (self.x_centres[self.g:-self.g] if self.has_x else None)
+        pot = self._potential(x, t)
+        k_ghosted = tuple(i for i in self.grid.k_axes if i in ghost_axes)
+        tabs = self._tables(self.k_region(k_ghosted))
+        coefficient = self._coefficient(kern, tabs, pot)
+        if not np.any(coefficient):
+            return None
+        g = self.g
+        index = [slice(None)] + [slice(None) if i in ghost_axes else slice(g, -g)
+                                 for i in range(self.grid.dim)]
+        product = coefficient * f[tuple(index)]
+        derivative = fluxes.centred_derivative(product, self.centred[b], b + 1)
+        return fluxes.face_values(derivative, self.face_weights[axis, 0], axis + 1)
+
+    # ----------------------------------------------------------------------------- observables
+    def position_fluxes(self, f, t) -> dict[str, np.ndarray]:
+        """Phase-space flux J^r at the owned cell centres for each real-space direction r.
+
+        Directions without a grid axis use the plain and transverse-outer terms; the x
+        direction on an x grid adds the central terms evaluated at cell centres (face values
+        averaged). Shape (bands, *owned).
+        """
+        g = self.g
+        owned = (slice(None),) + self.owned
+        tables = self._tables(self.k_region())
+        potential = self._potential(self.x_centres[g:-g] if self.has_x else None, t)
+        result = {}
+        for r in ("x", "y")[: self.kdim]:
+            total = np.zeros(self.grid.owned_shape)
+            for kern in self.kernels:
+                if kern.direction != r:
+                    continue
+                if kern.kind == "plain":
+                    total += self._coefficient(kern, tables, potential) * f[owned]
+                    continue
+                if not set(kern.derivative) <= set(self.axis_of):
+                    continue
+                total += self._centre_term(kern, f, t, tables, potential)
+            result[r] = total
+        return result
+
+    def _centre_term(self, kern, f, t, tables, potential):
+        """An inner/outer term of a position flux at the owned cell centres."""
+        g = self.g
+        if kern.kind == "inner":
+            axis = self.axis_of[kern.derivative[0]]
+            if set(kern.derivative) != {self.grid.axes[axis].name}:
+                raise NotImplementedError(f"{kern.function.__name__}: mixed inner derivative")
+            faces = fluxes.face_values(self._strip(f, axis),
+                                       self.face_weights[axis, len(kern.derivative)], axis + 1)
+            moved = np.moveaxis(faces, axis + 1, 0)
+            centre = np.moveaxis(0.5 * (moved[1:] + moved[:-1]), 0, axis + 1)
+            return self._coefficient(kern, tables, potential) * centre
+        b = self.axis_of[kern.derivative[0]]
+        x = self.x_centres if b == 0 and self.has_x else \
+            (self.x_centres[g:-g] if self.has_x else None)
+        pot = self._potential(x, t)
+        tabs = self._tables(self.k_region((b,) if b in self.grid.k_axes else ()))
+        product = self._coefficient(kern, tabs, pot) * self._strip(f, b)
+        return fluxes.centred_derivative(product, self.centred[b], b + 1)
+
+    def stable_dt(self, t_samples, cfl: float) -> float:
+        """Largest dt with dt * (sum of advective and dispersive rates) <= cfl, all ranks.
+
+        A plain term adds max|c| / w_min along its axis; a derivative term of total order n
+        along an axis adds 4 max|c| / w_min^(n+1), a bound on the central stencil's symbol.
+        Maximised over ``t_samples`` (the field may vary in time).
+        """
+        g = self.g
+        tables = self._tables(self.k_region())
+        worst = 0.0
+        for t in t_samples:
+            rate = 0.0
+            for axis, spec in enumerate(self.grid.axes):
+                x = None
+                if self.has_x:
+                    x = self.x_centres[g:-g] if spec.is_momentum else self.x_faces
+                potential = self._potential(x, t)
+                wmin = float(np.min(self.cells[axis][1]))
+                for kern in self.kernels:
+                    if kern.direction != spec.name:
+                        continue
+                    c = float(np.max(np.abs(self._coefficient(kern, tables, potential))))
+                    n = len(kern.derivative)
+                    rate += c / wmin if n == 0 else 4 * c / wmin ** (n + 1)
+            worst = max(worst, rate)
+        worst = self.grid.comm.tompi4py().allreduce(worst, op=MPI.MAX)
+        return cfl / worst if worst > 0 else np.inf

@@ -1,0 +1,651 @@
+"""Electrostatic potential V(x, t) and uniform fields, with the derivatives the kernels take.
+
+Conventions (physics spec, section 1): E = -grad V, potential energy U = -V (e = 1),
+dk/dt = -E. Real space is at most 1D (x), but a uniform field may have x and y components
+because k space may be 2D. The total potential is
+
+    V(x, y, t) = -E(t) . (x, y) + sum_c V_c(x, t),
+
+a uniform field ``E(t)`` (:class:`UniformField`) plus profile components ``V_c`` depending on
+x only (:class:`CosinePotential`, :class:`StepPotential`, :class:`BarrierPotential`,
+:class:`HarmonicPotential`, :class:`TabulatedPotential`). :meth:`Potential.derivatives`
+evaluates the derivatives named like the generated kernel arguments (:data:`DERIVATIVE_NAMES`);
+``"V"`` is the profile part only, since -E.r is unbounded.
+
+Units: the energy and length units of the config; time in hbar/energy, so angular frequencies
+are in energy/hbar; fields in energy/(e length); wavenumbers in 1/length.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from solvers.config import ConfigError, _suggest
+
+#: derivative names understood by :meth:`Potential.derivatives` (t before x before y, as in
+#: :func:`moyal.codegen.lowered_name`)
+DERIVATIVE_NAMES = ("V", "V_dx", "V_dxx", "V_dxxx", "V_dtx",
+                    "V_dy", "V_dyy", "V_dxy", "V_dty", "V_dxxy", "V_dxyy", "V_dyyy")
+
+# pure x derivatives of the profile part, by name -> order
+_X_ORDERS = {"V": 0, "V_dx": 1, "V_dxx": 2, "V_dxxx": 3}
+
+
+# ------------------------------------------------------------------------------------------
+# uniform field
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UniformField:
+    """Spatially uniform field E(t) = ramp(t) [dc + ac cos(omega t + phase)].
+
+    ``ramp(t)`` is 0 for t <= 0, sin^2(pi t / (2 ramp_time)) for 0 < t < ramp_time and 1
+    afterwards, so E and dE/dt are continuous; ``ramp_time = 0`` means no ramp (ramp = 1).
+
+    Parameters
+    ----------
+    dc, ac : tuple of 2 float
+        (Ex, Ey) of the static and of the oscillating part (energy / (e length)).
+    omega : float
+        Angular frequency of the oscillating part (energy / hbar).
+    phase : float
+        Phase of the oscillating part (rad).
+    ramp_time : float
+        Duration of the sin^2 switch-on (hbar / energy), >= 0.
+    """
+
+    dc: tuple = (0.0, 0.0)
+    ac: tuple = (0.0, 0.0)
+    omega: float = 0.0
+    phase: float = 0.0
+    ramp_time: float = 0.0
+
+    def __post_init__(self):
+        for name in ("dc", "ac"):
+            value = tuple(float(c) for c in getattr(self, name))
+            if len(value) != 2:
+                raise ValueError(f"UniformField.{name} must have two components (Ex, Ey)")
+            object.__setattr__(self, name, value)
+        if self.ramp_time < 0:
+            raise ValueError("UniformField.ramp_time must be >= 0")
+
+    def _ramp(self, t):
+        """ramp(t) and its time derivative, arrays of t's shape."""
+        t = np.asarray(t, dtype=float)
+        if self.ramp_time == 0:
+            return np.ones_like(t), np.zeros_like(t)
+        inside = (t > 0) & (t < self.ramp_time)
+        angle = 0.5 * np.pi * t / self.ramp_time
+        ramp = np.where(inside, np.sin(angle) ** 2, np.where(t <= 0, 0.0, 1.0))
+        # d/dt sin^2(a t) = a sin(2 a t)
+        slope = np.where(inside, 0.5 * np.pi / self.ramp_time * np.sin(2 * angle), 0.0)
+        return ramp, slope
+
+    def E(self, t):
+        """Field at time t.
+
+        Parameters
+        ----------
+        t : float or ndarray
+            Time (hbar / energy).
+
+        Returns
+        -------
+        ndarray, shape (2,) + shape(t)
+            (Ex, Ey) in energy / (e length).
+        """
+        t = np.asarray(t, dtype=float)
+        ramp, _ = self._ramp(t)
+        drive = np.cos(self.omega * t + self.phase)
+        return ramp * (np.multiply.outer(self.dc, np.ones_like(t))
+                       + np.multiply.outer(self.ac, drive))
+
+    def dE_dt(self, t):
+        """Exact time derivative of :meth:`E`, shape (2,) + shape(t), energy^2/(e length hbar)."""
+        t = np.asarray(t, dtype=float)
+        ramp, slope = self._ramp(t)
+        drive = np.cos(self.omega * t + self.phase)
+        drive_rate = -self.omega * np.sin(self.omega * t + self.phase)
+        return (slope * (np.multiply.outer(self.dc, np.ones_like(t))
+                         + np.multiply.outer(self.ac, drive))
+                + ramp * np.multiply.outer(self.ac, drive_rate))
+
+    @property
+    def is_static(self) -> bool:
+        """True if E does not change for t > 0."""
+        return self.ramp_time == 0 and (self.omega == 0 or not any(self.ac))
+
+    def bound(self) -> np.ndarray:
+        """Upper bound of |Ex|, |Ey| over all times, shape (2,)."""
+        return np.abs(self.dc) + np.abs(self.ac)
+
+
+# ------------------------------------------------------------------------------------------
+# profile components V_c(x, t)
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CosinePotential:
+    """V = amplitude cos(q x - omega t + phase): travelling wave, static for omega = 0.
+
+    Parameters
+    ----------
+    amplitude : float
+        Energy (V in energy units, e = 1).
+    q : float
+        Wavenumber (1 / length).
+    omega : float
+        Angular frequency (energy / hbar); the wave moves with phase velocity omega / q.
+    phase : float
+        Phase at x = t = 0 (rad).
+    """
+
+    amplitude: float
+    q: float
+    omega: float = 0.0
+    phase: float = 0.0
+
+    def x_derivative(self, x, t, order):
+        """d^order V / dx^order at positions x (any shape) and time t (float)."""
+        theta = self.q * np.asarray(x, dtype=float) - self.omega * t + self.phase
+        # d^n/dx^n cos(q x + c) = q^n cos(q x + c + n pi / 2)
+        return self.amplitude * self.q ** order * np.cos(theta + 0.5 * np.pi * order)
+
+    def tx_derivative(self, x, t):
+        """d_t d_x V at positions x and time t (0.0 if static)."""
+        if self.omega == 0:
+            return 0.0
+        theta = self.q * np.asarray(x, dtype=float) - self.omega * t + self.phase
+        return self.amplitude * self.q * self.omega * np.cos(theta)
+
+    @property
+    def is_static(self) -> bool:
+        return self.omega == 0
+
+    def force_bound(self, x):
+        """Upper bound of |d_x V| over all x and t."""
+        return abs(self.amplitude * self.q)
+
+
+class _ModulatedProfile:
+    """Separable component V_c = cos(omega t) s(x) (omega = 0: static).
+
+    Subclasses are frozen dataclasses with a field ``omega`` (energy / hbar) and a method
+    ``profile(x, order)`` returning d^order s / dx^order (order 0..3) at positions x: an
+    array of x's shape, or a float where the derivative is constant.
+    """
+
+    omega: float
+
+    def x_derivative(self, x, t, order):
+        """d^order V / dx^order at positions x (any shape) and time t (float)."""
+        return math.cos(self.omega * t) * self.profile(np.asarray(x, dtype=float), order)
+
+    def tx_derivative(self, x, t):
+        """d_t d_x V at positions x and time t (0.0 if static)."""
+        if self.omega == 0:
+            return 0.0
+        return -self.omega * math.sin(self.omega * t) * self.profile(
+            np.asarray(x, dtype=float), 1)
+
+    @property
+    def is_static(self) -> bool:
+        return self.omega == 0
+
+    def force_bound(self, x):
+        """max over the given x of |s'(x)|: bounds |d_x V| there at all times."""
+        return float(np.max(np.abs(self.profile(np.asarray(x, dtype=float), 1))))
+
+
+def _tanh_derivatives(x, centre, width, order):
+    """d^order/dx^order tanh((x - centre) / width), order 0..3."""
+    th = np.tanh((x - centre) / width)
+    sech2 = 1.0 - th * th
+    # successive u-derivatives of tanh u written in tanh itself
+    by_order = (th, sech2, -2.0 * th * sech2, sech2 * (6.0 * th * th - 2.0))
+    return by_order[order] / width ** order
+
+
+@dataclass(frozen=True)
+class StepPotential(_ModulatedProfile):
+    """V = amplitude cos(omega t) [1 + tanh((x - x0) / width)] / 2.
+
+    ``amplitude`` in energy, ``x0`` and ``width`` (> 0) in length, ``omega`` in energy/hbar.
+    """
+
+    amplitude: float
+    x0: float
+    width: float
+    omega: float = 0.0
+
+    def profile(self, x, order):
+        value = 0.5 * self.amplitude * _tanh_derivatives(x, self.x0, self.width, order)
+        return value + 0.5 * self.amplitude if order == 0 else value
+
+
+@dataclass(frozen=True)
+class BarrierPotential(_ModulatedProfile):
+    """V = amplitude cos(omega t) [tanh((x - x1)/width) - tanh((x - x2)/width)] / 2, x1 < x2.
+
+    A plateau of height ``amplitude`` (energy) between x1 and x2 (length) with edges of
+    ``width`` (length); ``omega`` in energy/hbar.
+    """
+
+    amplitude: float
+    x1: float
+    x2: float
+    width: float
+    omega: float = 0.0
+
+    def profile(self, x, order):
+        return 0.5 * self.amplitude * (_tanh_derivatives(x, self.x1, self.width, order)
+                                       - _tanh_derivatives(x, self.x2, self.width, order))
+
+
+@dataclass(frozen=True)
+class HarmonicPotential(_ModulatedProfile):
+    """V = -stiffness cos(omega t) (x - x0)^2 / 2.
+
+    Potential energy U = -V = K (x - x0)^2 / 2 (a trap for K > 0) and field
+    E = -d_x V = K (x - x0): also a uniform field gradient. ``stiffness`` K in
+    energy/length^2, ``x0`` in length, ``omega`` in energy/hbar.
+    """
+
+    stiffness: float
+    x0: float
+    omega: float = 0.0
+
+    def profile(self, x, order):
+        shifted = x - self.x0
+        by_order = (-0.5 * self.stiffness * shifted * shifted, -self.stiffness * shifted,
+                    -self.stiffness, 0.0)
+        return by_order[order]
+
+
+@dataclass(frozen=True, eq=False)  # ndarray fields: compare by identity
+class TabulatedPotential(_ModulatedProfile):
+    """V = cos(omega t) s(x), s the cubic spline through the nodes (x_i, V_i).
+
+    ``periodic``: periodic spline with period x[-1] - x[0] (needs V[-1] == V[0]), evaluated
+    anywhere by wrapping. Otherwise a natural spline (s'' = 0 at the ends), continued linearly
+    outside [x[0], x[-1]], which keeps s twice continuously differentiable.
+
+    Parameters
+    ----------
+    nodes : ndarray, shape (n,)
+        Strictly increasing positions (length), n >= 4.
+    values : ndarray, shape (n,)
+        V at the nodes (energy).
+    periodic : bool
+    omega : float
+        Angular frequency of the cos(omega t) modulation (energy / hbar).
+    """
+
+    nodes: np.ndarray
+    values: np.ndarray
+    periodic: bool = False
+    omega: float = 0.0
+    spline: CubicSpline = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        nodes = np.asarray(self.nodes, dtype=float)
+        values = np.asarray(self.values, dtype=float)
+        object.__setattr__(self, "nodes", nodes)
+        object.__setattr__(self, "values", values)
+        boundary = "periodic" if self.periodic else "natural"
+        object.__setattr__(self, "spline", CubicSpline(
+            nodes, values, bc_type=boundary, extrapolate="periodic" if self.periodic else True))
+
+    def profile(self, x, order):
+        if self.periodic:
+            return self.spline(x, order)
+        lo, hi = self.nodes[0], self.nodes[-1]
+        clipped = np.clip(x, lo, hi)
+        if order == 0:
+            return self.spline(clipped) + self.spline(clipped, 1) * (x - clipped)
+        if order == 1:
+            return self.spline(clipped, 1)
+        return np.where((x >= lo) & (x <= hi), self.spline(clipped, order), 0.0)
+
+
+# ------------------------------------------------------------------------------------------
+# total potential
+# ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Potential:
+    """V(x, y, t) = -E(t).(x, y) + sum of profile components V_c(x, t).
+
+    Parameters
+    ----------
+    uniform : UniformField
+    components : tuple
+        Profile components (objects with ``x_derivative(x, t, order)``,
+        ``tx_derivative(x, t)``, ``is_static`` and ``force_bound(x)``).
+    """
+
+    uniform: UniformField = field(default_factory=UniformField)
+    components: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "components", tuple(self.components))
+
+    @property
+    def is_static(self) -> bool:
+        """True if no derivative changes for t > 0."""
+        return self.uniform.is_static and all(c.is_static for c in self.components)
+
+    @property
+    def is_uniform(self) -> bool:
+        """True if there is no profile component: V is linear in (x, y)."""
+        return not self.components
+
+    def derivatives(self, x, t, names=DERIVATIVE_NAMES):
+        """Derivatives of V at positions x and time t.
+
+        Parameters
+        ----------
+        x : ndarray
+            Positions (length), any shape (cell centres or faces, possibly shaped to
+            broadcast against a phase-space block).
+        t : float
+            Time (hbar / energy).
+        names : iterable of str
+            Subset of :data:`DERIVATIVE_NAMES`.
+
+        Returns
+        -------
+        dict[str, ndarray or float]
+            Each value broadcasts against x. It is an ndarray of x's shape when it depends on
+            x and a Python float otherwise: identically zero entries are ``0.0`` (all y
+            derivatives except ``V_dy = -Ey``, ``V_dty = -dEy/dt``), and ``V_dx = -Ex(t)``,
+            ``V_dtx = -dEx/dt``, ``V = 0.0`` are floats when no profile component makes them
+            depend on x (no components, or only static ones for ``V_dtx``; a harmonic
+            component gives float ``V_dxx`` and ``V_dxxx``).
+            ``V`` is the profile part only (energy); a derivative of order n in x, y has
+            units energy/length^n, and ``V_dt*`` one more factor energy/hbar.
+        """
+        names = tuple(names)
+        unknown = sorted(set(names) - set(DERIVATIVE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown potential derivatives {unknown}; "
+                             f"known: {', '.join(DERIVATIVE_NAMES)}")
+        x = np.asarray(x, dtype=float)
+        field_now = self.uniform.E(t)
+        rate_now = self.uniform.dE_dt(t)
+        uniform_part = {"V_dx": -float(field_now[0]), "V_dy": -float(field_now[1]),
+                        "V_dtx": -float(rate_now[0]), "V_dty": -float(rate_now[1])}
+        result = {}
+        for name in names:
+            value = uniform_part.get(name, 0.0)
+            for component in self.components:
+                if name in _X_ORDERS:
+                    value = value + component.x_derivative(x, t, _X_ORDERS[name])
+                elif name == "V_dtx":
+                    value = value + component.tx_derivative(x, t)
+            result[name] = value
+        return result
+
+    def force_bound(self, x) -> np.ndarray:
+        """Upper bound of |d_x V| and |d_y V| at positions x over all times, shape (2,).
+
+        These are the k-space velocities |dk/dt| = |E|, for the CFL condition; the profile
+        part is bounded by max_x |d_x V_c| over the given x (energy / length).
+        """
+        bound = self.uniform.bound()
+        bound[0] += sum(component.force_bound(x) for component in self.components)
+        return bound
+
+
+# ------------------------------------------------------------------------------------------
+# configuration
+# ------------------------------------------------------------------------------------------
+
+_REQUIRED = object()
+
+
+def _short(value) -> str:
+    """repr of a config value, truncated so that messages stay one short line."""
+    return reprlib.repr(value)
+
+
+def _number(key, value, expect, minimum=None, strict=False) -> float:
+    """A finite real number (bool rejected), optionally >= or > ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key} = {_short(value)}: expected {expect}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} = {value!r}: expected a finite number ({expect})")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ConfigError(f"{key} = {value!r}: expected {expect}")
+    return value
+
+
+def _any_number(expect):
+    return lambda key, value: _number(key, value, expect)
+
+
+def _positive(expect):
+    return lambda key, value: _number(key, value, expect, minimum=0.0, strict=True)
+
+
+def _nonnegative(expect):
+    return lambda key, value: _number(key, value, expect, minimum=0.0)
+
+
+def _vector(key, value) -> tuple:
+    """A field vector: a number (Ex) or a list of 1 or 2 numbers, padded to (Ex, Ey)."""
+    expect = "a number or a list of 1 or 2 numbers (Ex, Ey)"
+    if not isinstance(value, list):
+        return (_number(key, value, expect), 0.0)
+    if not 1 <= len(value) <= 2:
+        raise ConfigError(f"{key} = {_short(value)}: expected {expect}")
+    components = [_number(f"{key}[{i}]", c, expect) for i, c in enumerate(value)]
+    return tuple(components + [0.0] * (2 - len(components)))
+
+
+def _boolean(key, value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} = {_short(value)}: expected true or false")
+    return value
+
+
+def _text(key, value) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} = {_short(value)}: expected a file path (string)")
+    return value
+
+
+def _number_list(key, value) -> np.ndarray:
+    expect = "a list of finite numbers"
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} = {_short(value)}: expected {expect}")
+    return np.array([_number(f"{key}[{i}]", v, expect) for i, v in enumerate(value)])
+
+
+_FREQUENCY = "an angular frequency >= 0 (energy / hbar)"
+_MODULATION = ("omega", _nonnegative(_FREQUENCY), 0.0)
+
+#: per kind: (class, ((key, check, default or _REQUIRED), ...)); keys equal class arguments
+_KINDS = {
+    "cosine": (CosinePotential, (
+        ("amplitude", _any_number("a number (energy)"), _REQUIRED),
+        ("q", _any_number("a wavenumber (1 / length)"), _REQUIRED),
+        ("omega", _any_number("an angular frequency (energy / hbar)"), 0.0),
+        ("phase", _any_number("a phase (rad)"), 0.0))),
+    "step": (StepPotential, (
+        ("amplitude", _any_number("a number (energy)"), _REQUIRED),
+        ("x0", _any_number("a position (length)"), _REQUIRED),
+        ("width", _positive("a positive length"), _REQUIRED),
+        _MODULATION)),
+    "barrier": (BarrierPotential, (
+        ("amplitude", _any_number("a number (energy)"), _REQUIRED),
+        ("x1", _any_number("a position (length)"), _REQUIRED),
+        ("x2", _any_number("a position (length)"), _REQUIRED),
+        ("width", _positive("a positive length"), _REQUIRED),
+        _MODULATION)),
+    "harmonic": (HarmonicPotential, (
+        ("stiffness", _any_number("a number (energy / length^2)"), _REQUIRED),
+        ("x0", _any_number("a position (length)"), _REQUIRED),
+        _MODULATION)),
+    "tabulated": (TabulatedPotential, (
+        ("x", _number_list, None),
+        ("V", _number_list, None),
+        ("file", _text, None),
+        ("periodic", _boolean, False),
+        _MODULATION)),
+}
+
+#: top-level keys of [fields]: (check, default)
+_FIELD_KEYS = {
+    "E": (_vector, (0.0, 0.0)),
+    "E_ac": (_vector, (0.0, 0.0)),
+    "omega": (_nonnegative(_FREQUENCY), 0.0),
+    "phase": (_any_number("a phase (rad)"), 0.0),
+    "ramp_time": (_nonnegative("a time >= 0 (hbar / energy)"), 0.0),
+    "potential": (None, []),
+}
+
+
+def _read_table_file(key: str, text: str, base_dir) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns (x, V) from a .npy, .csv or whitespace-separated text file."""
+    path = Path(text)
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    if not path.is_file():
+        raise ConfigError(f"{key} = {text!r}: file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".npy":
+            table = np.load(path, allow_pickle=False)
+        else:
+            table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None,
+                               ndmin=2)
+    except (OSError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{key} = {text!r}: cannot be read as a two-column table "
+                          f"({reason})") from None
+    if table.ndim != 2 or table.shape[1] != 2:
+        raise ConfigError(f"{key} = {text!r}: expected two columns (x, V), "
+                          f"got an array of shape {table.shape}")
+    if not np.all(np.isfinite(table)):
+        raise ConfigError(f"{key} = {text!r}: expected finite numbers, the table has "
+                          f"NaN or inf")
+    return table[:, 0].astype(float), table[:, 1].astype(float)
+
+
+def _tabulated(key: str, values: dict, base_dir) -> TabulatedPotential:
+    """Check a tabulated component's nodes (inline or from a file) and build it."""
+    inline = values["x"] is not None or values["V"] is not None
+    if inline == (values["file"] is not None):
+        raise ConfigError(f"{key}: a tabulated potential needs either 'file' or both 'x' "
+                          f"and 'V'")
+    if inline:
+        if values["x"] is None or values["V"] is None:
+            missing = "x" if values["x"] is None else "V"
+            raise ConfigError(f"{key}.{missing}: missing; an inline table needs both x and V")
+        nodes, potential, source = values["x"], values["V"], f"{key}.x"
+        if nodes.size != potential.size:
+            raise ConfigError(f"{key}.V: has {potential.size} values for {nodes.size} "
+                              f"positions x; expected equal lengths")
+    else:
+        nodes, potential = _read_table_file(f"{key}.file", values["file"], base_dir)
+        source = f"{key}.file = {values['file']!r}: column x"
+    if nodes.size < 4:
+        raise ConfigError(f"{source}: has {nodes.size} nodes; expected at least 4")
+    steps = np.diff(nodes)
+    if np.any(steps <= 0):
+        i = int(np.argmax(steps <= 0)) + 1
+        raise ConfigError(f"{source}: expected strictly increasing positions, but "
+                          f"x[{i}] = {float(nodes[i])!r} <= x[{i - 1}] = {float(nodes[i - 1])!r}")
+    if values["periodic"] and not math.isclose(potential[0], potential[-1], rel_tol=1e-12,
+                                               abs_tol=1e-12 * np.max(np.abs(potential))):
+        raise ConfigError(f"{key}.periodic = true: expected V[-1] == V[0] (the period is "
+                          f"x[-1] - x[0]), got {float(potential[-1])!r} != "
+                          f"{float(potential[0])!r}")
+    return TabulatedPotential(nodes, potential, values["periodic"], values["omega"])
+
+
+def _component(key: str, table, base_dir):
+    """Validate one [[fields.potential]] table and build its component."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{key} = {_short(table)}: expected a table [[fields.potential]]")
+    if "kind" not in table:
+        raise ConfigError(f"{key}.kind: missing; expected one of "
+                          f"{', '.join(map(repr, _KINDS))}")
+    kind = table["kind"]
+    if kind not in _KINDS:
+        hint = _suggest(kind, _KINDS) if isinstance(kind, str) else ""
+        raise ConfigError(f"{key}.kind = {_short(kind)}: expected one of "
+                          f"{', '.join(map(repr, _KINDS))}{hint}")
+    cls, schema = _KINDS[kind]
+    keys = {name: (check, default) for name, check, default in schema}
+    for name in table:
+        if name != "kind" and name not in keys:
+            raise ConfigError(f"{key}.{name}: unknown key{_suggest(name, keys)}; valid keys "
+                              f"of a {kind!r} potential are kind, {', '.join(keys)}")
+    values = {}
+    for name, (check, default) in keys.items():
+        if name in table:
+            values[name] = check(f"{key}.{name}", table[name])
+        elif default is _REQUIRED:
+            required = [n for n, (_, d) in keys.items() if d is _REQUIRED]
+            raise ConfigError(f"{key}.{name}: missing; a {kind!r} potential needs "
+                              f"{', '.join(required)}")
+        else:
+            values[name] = default
+    if kind == "barrier" and values["x2"] <= values["x1"]:
+        raise ConfigError(f"{key}.x2 = {values['x2']!r}: expected a position > "
+                          f"x1 = {values['x1']!r}")
+    if kind == "tabulated":
+        return _tabulated(key, values, base_dir)
+    return cls(**values)
+
+
+def potential_from_config(fields_table: dict, base_dir=None) -> Potential:
+    """Validate a parsed ``[fields]`` TOML table into a :class:`Potential`.
+
+    Keys: ``E`` and ``E_ac`` (a number or a list of 1 or 2 numbers: (Ex[, Ey]), energy /
+    (e length)), ``omega`` (>= 0, energy/hbar), ``phase`` (rad), ``ramp_time`` (>= 0,
+    hbar/energy), and ``potential``, an array of tables ``[[fields.potential]]``, each with
+    ``kind`` one of cosine (amplitude, q, omega = 0, phase = 0), step (amplitude, x0, width,
+    omega = 0), barrier (amplitude, x1, x2, width, omega = 0), harmonic (stiffness, x0,
+    omega = 0) or tabulated (x and V lists, or file = a .npy/.csv/.txt two-column table;
+    periodic = false; omega = 0). Keys without a default are required.
+
+    Parameters
+    ----------
+    fields_table : dict
+        The parsed table.
+    base_dir : str or Path, optional
+        Directory that relative tabulated ``file`` paths are resolved against (the config
+        file's directory); the working directory if None.
+
+    Raises
+    ------
+    ConfigError
+        One-line message naming the key, the value and what was expected.
+    """
+    if not isinstance(fields_table, dict):
+        raise ConfigError(f"fields = {_short(fields_table)}: expected a table [fields]")
+    for name in fields_table:
+        if name not in _FIELD_KEYS:
+            raise ConfigError(f"fields.{name}: unknown key{_suggest(name, _FIELD_KEYS)}; "
+                              f"valid keys are {', '.join(_FIELD_KEYS)}")
+    values = {name: (check(f"fields.{name}", fields_table[name])
+                     if name in fields_table and check is not None else default)
+              for name, (check, default) in _FIELD_KEYS.items()}
+    tables = fields_table.get("potential", [])
+    if not isinstance(tables, list):
+        raise ConfigError(f"fields.potential = {_short(tables)}: expected an array of tables "
+                          f"[[fields.potential]]")
+    components = tuple(_component(f"fields.potential[{i}]", table, base_dir)
+                       for i, table in enumerate(tables))
+    uniform = UniformField(values["E"], values["E_ac"], values["omega"], values["phase"],
+                           values["ramp_time"])
+    return Potential(uniform, components)

@@ -1,0 +1,322 @@
+"""Setup stage: a validated config -> grid, kernels, fields, collisions, initial state.
+
+Everything here runs once per simulation, before the time loop: the model is lambdified
+(sympy), band geometry or H0 derivatives are evaluated on this rank's k cells (per k, never
+per (x, k)), and the operator objects are built. The time loop (``solvers.run``) then sees only
+numpy arrays and PETSc Vecs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+from mpi4py import MPI
+
+from solvers import config as cfgmod
+from solvers.fluxes import STENCIL_WIDTH
+from solvers.grid import Axis, PhaseSpaceGrid
+
+K_NAMES = ("kx", "ky")
+
+
+def scaled_fields(table: dict, scale: float) -> dict:
+    """The ``[fields]`` table with the uniform field (DC and AC) multiplied by ``scale``."""
+    table = copy.deepcopy(dict(table))
+    for key in ("E", "E_ac"):
+        if key in table:
+            value = table[key]
+            table[key] = [scale * e for e in value] if isinstance(value, list) \
+                else scale * value
+    return table
+
+
+def build_axes(cfg: cfgmod.Config, model, band_energy=None) -> list[Axis]:
+    """Phase-space axes: [x] (if any) then one per k direction, refined as configured.
+
+    ``band_energy(k) -> (bands, n)`` samples the bands on a 1D k line, for refinement near
+    ``grid.k_refine_energies``.
+    """
+    from solvers.meshing import crossing_points, stretched_edges
+
+    grid = cfg.grid
+    axes = []
+    if grid.x != "none":
+        if grid.x_refine:
+            edges = stretched_edges(grid.x_min, grid.x_max, grid.nx, focus=grid.x_refine,
+                                    width=grid.x_refine_width, ratio=grid.x_refine_ratio,
+                                    periodic=grid.x == "periodic")
+        else:
+            edges = np.linspace(grid.x_min, grid.x_max, grid.nx + 1)
+        axes.append(Axis("x", edges, grid.x))
+    if len(grid.nk) != model.dimension:
+        raise cfgmod.ConfigError(
+            f"grid.nk = {list(grid.nk)!r}: model {model.name!r} has {model.dimension} k "
+            f"direction(s); expected a list of {model.dimension} integer(s)")
+    boundary = "periodic" if model.domain.periodic else grid.k_boundary
+    for direction, (n, (lo, hi)) in enumerate(zip(grid.nk, model.domain.bounds)):
+        focus = list(grid.k_refine) if direction == 0 else []
+        if direction == 0 and grid.k_refine_energies:
+            if model.dimension != 1:
+                raise cfgmod.ConfigError("grid.k_refine_energies: only for 1D k; expected "
+                                         "grid.k_refine points for a 2D k domain")
+            line = np.linspace(lo, hi, 4097)[:-1]
+            focus += list(crossing_points(line, band_energy(line), grid.k_refine_energies,
+                                          lo=lo, hi=hi))
+        for i, point in enumerate(focus):
+            if not lo <= point <= hi:
+                raise cfgmod.ConfigError(f"grid.k_refine[{i}] = {point!r}: expected a "
+                                         f"momentum in [{lo}, {hi}]")
+        if focus:
+            edges = stretched_edges(lo, hi, n, focus=sorted(focus), width=grid.k_refine_width,
+                                    ratio=grid.k_refine_ratio, periodic=boundary == "periodic")
+        else:
+            edges = np.linspace(lo, hi, n + 1)
+        axes.append(Axis(K_NAMES[direction], edges, boundary))
+    return axes
+
+
+def k_mesh(grid: PhaseSpaceGrid, ghosted: bool = True) -> np.ndarray:
+    """This rank's k-cell centres as a mesh, shape (dk, nkx[, nky])."""
+    cells = grid.ghosted_cells if ghosted else grid.owned_cells
+    centres = [cells(axis)[0] for axis in grid.k_axes]
+    return np.array(np.meshgrid(*centres, indexing="ij"))
+
+
+def select_bands(geometry, bands):
+    """BandGeometry restricted to ``bands`` (band axis last in geometry)."""
+    return dataclasses.replace(geometry, **{
+        f.name: getattr(geometry, f.name)[..., list(bands)]
+        for f in dataclasses.fields(geometry)})
+
+
+class KReduction:
+    """Integrals over k (and sums over bands) of owned blocks, assembled over all ranks.
+
+    ``reduce(a)`` for ``a`` of shape (bands, [nx_owned,] *k_owned) returns the global
+    ``int dk/(2 pi)^dk sum_n a`` as an array (nx,) when x exists, else shape (1,).
+    """
+
+    def __init__(self, grid: PhaseSpaceGrid):
+        self.grid = grid
+        weights = np.ones(())
+        for axis in grid.k_axes:
+            weights = np.multiply.outer(weights, grid.owned_cells(axis)[1] / (2 * np.pi))
+        self.weights = weights
+        self.nx = grid.sizes[0] if grid.has_x else 1
+        self.xs, self.xe = grid.ranges[0] if grid.has_x else (0, 1)
+        self.mpi = grid.comm.tompi4py()
+
+    def reduce(self, a: np.ndarray) -> np.ndarray:
+        summed = a.sum(axis=0)
+        k_axes = tuple(range(summed.ndim - self.weights.ndim, summed.ndim))
+        local = np.tensordot(summed, self.weights, axes=(k_axes, tuple(range(len(k_axes)))))
+        full = np.zeros(self.nx)
+        full[self.xs:self.xe] = local
+        return self.mpi.allreduce(full, op=MPI.SUM)
+
+
+class BandProblem:
+    """Band mode on one communicator: grid, operator, relaxation and observables.
+
+    Parameters
+    ----------
+    cfg : solvers.config.Config
+    comm : PETSc.Comm
+    scale : float
+        Multiplies the uniform field (field sweeps for conductivity extraction).
+    """
+
+    mode = "band"
+
+    def __init__(self, cfg: cfgmod.Config, comm, scale: float = 1.0):
+        from moyal.geometry import GeometryError, band_geometry
+        from solvers.band_mode import BandModeOperator
+        from solvers.fields import potential_from_config
+
+        self.cfg = cfg
+        model, degeneracy = cfgmod.model_from_table(cfg.model)
+        self.model = model
+        bands = list(cfg.mode.bands) or list(range(model.n_bands))
+        if max(bands) >= model.n_bands or len(set(bands)) != len(bands):
+            raise cfgmod.ConfigError(
+                f"mode.bands = {bands!r}: expected distinct band indices below "
+                f"{model.n_bands} (model {model.name!r})")
+        self.bands = bands
+        if degeneracy is None and cfg.mode.order == 0:
+            degeneracy = "traced"  # order 0 needs energies only: crossings are harmless
+
+        def geometry_at(k):
+            try:
+                return select_bands(band_geometry(model, k, degeneracy), bands)
+            except GeometryError as err:
+                raise cfgmod.ConfigError(
+                    f"mode.order = {cfg.mode.order}: {err}; band mode with geometry needs "
+                    "separated bands: use mode.kind = \"matrix\", move the grid off the "
+                    "crossing, or model.degeneracy = \"traced\" for degenerate multiplets"
+                ) from None
+
+        def line_energy(k):
+            return np.moveaxis(geometry_at(k[None]).energy, -1, 0)
+
+        axes = build_axes(cfg, model, line_energy)
+        self.grid = PhaseSpaceGrid(axes, dof=len(bands), stencil_width=STENCIL_WIDTH,
+                                   comm=comm)
+        self.geometry = geometry_at(k_mesh(self.grid))
+        self.potential = potential_from_config(scaled_fields(cfg.fields, scale))
+        self.operator = BandModeOperator(self.grid, self.geometry, self.potential,
+                                         cfg.mode.order, cfg.numerics.limiter,
+                                         cfg.numerics.flux)
+        g = STENCIL_WIDTH
+        self.energy = self.operator.energy[(slice(None),) + self.operator.k_region()]
+        self.relaxation = self._relaxation()
+        self.reduction = KReduction(self.grid)
+        self.local = self.grid.da.createLocalVec()
+
+    # ----------------------------------------------------------------------------- pieces
+    def _relaxation(self):
+        from solvers.collisions import relaxation_from_config
+
+        c = self.cfg.collisions
+        if c.kind == "none":
+            return None
+        gq = self.geometry.band_normalised_metric[
+            (slice(None), slice(None)) + self.operator.k_region()]
+        return relaxation_from_config(
+            c.kind, c.tau, mu=c.mu, temperature=c.temperature, energy=self.energy,
+            k_weights=self.reduction_weights(), band_normalised_metric=gq,
+            x_axes=int(self.grid.has_x))
+
+    def reduction_weights(self):
+        weights = np.ones(())
+        for axis in self.grid.k_axes:
+            weights = np.multiply.outer(weights, self.grid.owned_cells(axis)[1] / (2 * np.pi))
+        return weights
+
+    def field(self, t):
+        """Uniform field E(t) along the k directions, shape (dk,) (energy / (e length))."""
+        return self.potential.uniform.E(t)[: len(self.grid.k_axes)]
+
+    def ghosted(self, u):
+        """Ghosted block of the global Vec ``u`` with the boundary ghosts filled."""
+        self.grid.da.globalToLocal(u, self.local)
+        block = self.grid.view(self.local, ghosted=True)
+        self.grid.fill_boundary_ghosts(block)
+        return block
+
+    def explicit_rate(self, t, u, out, include_relaxation: bool):
+        """``out = -div J (+ R[f])`` for the TS right-hand side."""
+        rate = self.grid.view(out)
+        self.operator.rate(self.ghosted(u), t, rate)
+        if include_relaxation and self.relaxation is not None:
+            rate += self.relaxation(self.grid.view(u, readonly=True), self.field(t))
+
+    def initial_state(self, u):
+        """Fill ``u`` with the configured initial distribution."""
+        ini = self.cfg.initial
+        from solvers.collisions import fermi_dirac
+
+        f = self.grid.view(u)
+        eps = self.energy[:, None] if self.grid.has_x else self.energy
+        if ini.kind == "band_window":
+            if ini.band not in self.bands:
+                raise cfgmod.ConfigError(f"initial.band = {ini.band}: expected one of the "
+                                         f"evolved bands {self.bands}")
+            f[...] = 0.0
+            k = k_mesh(self.grid, ghosted=False)
+            centre = np.asarray(ini.k_center)
+            if centre.size != k.shape[0]:
+                raise cfgmod.ConfigError(f"initial.k_center = {list(ini.k_center)!r}: expected "
+                                         f"{k.shape[0]} component(s)")
+            window = np.exp(-0.5 * sum((k[i] - centre[i]) ** 2 for i in range(k.shape[0]))
+                            / ini.k_width ** 2)
+            f[self.bands.index(ini.band)] = window[None] if self.grid.has_x else window
+        else:
+            f[...] = fermi_dirac(eps, ini.mu, ini.temperature)
+        if ini.kind == "packet":
+            if not self.grid.has_x:
+                raise cfgmod.ConfigError("initial.kind = 'packet': expected grid.x to be set "
+                                         "(a packet needs a real-space axis)")
+            x = self.grid.owned_cells(0)[0]
+            axis = self.grid.axes[0]
+            images = (-1, 0, 1) if axis.periodic else (0,)
+            profile = sum(np.exp(-0.5 * ((x + n * axis.period - ini.x_center) / ini.x_width)
+                                 ** 2) for n in images)
+            f *= profile.reshape((1, -1) + (1,) * len(self.grid.k_axes))
+
+    def observables(self, u, t) -> dict[str, np.ndarray]:
+        """Density, band energy and electric current (global arrays, all ranks).
+
+        ``density`` n(x) = sum_n int dk/(2 pi)^dk f_n; ``band_energy`` = sum_n int eps_n f_n;
+        ``current`` j_r(x) = -sum_n int J^r_n (electron charge -e) for r = x[, y], shape
+        (directions, nx) (nx = 1 for uniform problems).
+        """
+        f = self.grid.view(u, readonly=True)
+        eps = self.energy[:, None] if self.grid.has_x else self.energy
+        fluxes = self.operator.position_fluxes(self.ghosted(u), t)
+        return {"density": self.reduction.reduce(f),
+                "band_energy": self.reduction.reduce(eps * f),
+                "current": np.array([-self.reduction.reduce(fluxes[r]) for r in fluxes])}
+
+    def stable_dt(self, t_end: float, include_relaxation: bool) -> float:
+        """CFL step over the run (field sampled at 257 times), and with an explicit
+        relaxation also dt <= cfl * tau."""
+        dt = self.operator.stable_dt(np.linspace(0.0, max(t_end, 0.0), 257),
+                                     self.cfg.numerics.cfl)
+        if include_relaxation and self.relaxation is not None:
+            dt = 1.0 / (1.0 / dt + 1.0 / (self.cfg.numerics.cfl * self.cfg.collisions.tau))
+        return dt
+
+    def implicit_part(self):
+        """The linear relaxation as the implicit part of ARKIMEX (None if there is none:
+        no collisions, or the nonlinear conserving target, which stays explicit)."""
+        if self.relaxation is None or self.cfg.collisions.kind == "conserving":
+            return None
+        return LocalImplicit(self.grid, lambda t, f: self.relaxation(f, self.field(t)),
+                             lambda shift, t, rhs: self.relaxation.solve_shifted(shift, rhs),
+                             lambda shift, t, x: (shift + self.relaxation.rate) * x)
+
+    def tasks(self) -> dict:
+        """Output tasks: name -> (kind, shape, units)."""
+        nx = self.grid.sizes[0] if self.grid.has_x else 1
+        ndir = len(self.grid.k_axes)
+        per_x = "per unit length" if self.grid.has_x else "per unit cell"
+        return {
+            "f": ("phase_space", (self.grid.dof,) + self.grid.sizes,
+                  "occupation per band (cell averages)"),
+            "density": ("global", (nx,), f"particles {per_x}, int dk/(2 pi)^dk sum_n f_n"),
+            "band_energy": ("global", (nx,), f"energy {per_x}, sum_n int eps_n f_n"),
+            "current": ("global", (ndir, nx), "electric current density j_r (r = x[, y]), "
+                        "e * energy / hbar (e = hbar = 1; electron charge -e)"),
+        }
+
+    def extra_state(self) -> dict:
+        """Small state beyond f that a bitwise restart needs (the conserving mu warm start)."""
+        mu = getattr(self.relaxation, "chemical_potential", None)
+        return {} if mu is None else {"chemical_potential": np.asarray(mu)}
+
+    def restore(self, extra: dict):
+        if "chemical_potential" in extra:
+            self.relaxation.chemical_potential = np.asarray(extra["chemical_potential"])
+
+
+class LocalImplicit:
+    """A local (per cell) stiff term L(t, u) for ARKIMEX, on numpy views of PETSc Vecs.
+
+    ``rate(t, f)`` -> L; ``solve(shift, t, rhs)`` -> X with shift X - dL/du X = rhs;
+    ``apply(shift, t, x)`` -> shift x - dL/du x.
+    """
+
+    def __init__(self, grid, rate, solve, apply):
+        self.grid, self._rate, self._solve, self._apply = grid, rate, solve, apply
+
+    def residual(self, t, u, udot, out):
+        view = self.grid.view
+        view(out)[...] = view(udot, readonly=True) - self._rate(t, view(u, readonly=True))
+
+    def solve(self, shift, t, rhs, out):
+        self.grid.view(out)[...] = self._solve(shift, t, self.grid.view(rhs, readonly=True))
+
+    def apply(self, shift, t, x, y):
+        self.grid.view(y)[...] = self._apply(shift, t, self.grid.view(x, readonly=True))
