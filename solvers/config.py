@@ -301,6 +301,14 @@ def _check_consistency(cfg: Config):
         if 0.0 in scales or any(-s not in scales for s in scales):
             raise ConfigError(f"response.scales = {list(cfg.response.scales)!r}: expected "
                               "nonzero +-s pairs, e.g. [1, -1] or [1, -1, 2, -2]")
+        ini, col = cfg.initial, cfg.collisions
+        if ini.kind != "equilibrium" or (ini.mu, ini.temperature) != (col.mu, col.temperature):
+            raise ConfigError(f"response.scales = {list(cfg.response.scales)!r}: expected the "
+                              "initial state to be the relaxation target (initial.kind = "
+                              "'equilibrium' with the mu and temperature of [collisions])")
+        if col.kind == "none":
+            raise ConfigError(f"response.scales = {list(cfg.response.scales)!r}: a steady "
+                              "current needs collisions; expected collisions.kind != 'none'")
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> Config:

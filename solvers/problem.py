@@ -17,6 +17,7 @@ from mpi4py import MPI
 from solvers import config as cfgmod
 from solvers.fluxes import STENCIL_WIDTH
 from solvers.grid import Axis, PhaseSpaceGrid
+from solvers.matrix_mode import hamiltonian_on_cells
 
 K_NAMES = ("kx", "ky")
 
@@ -117,7 +118,82 @@ class KReduction:
         return self.mpi.allreduce(full, op=MPI.SUM)
 
 
-class BandProblem:
+class _Problem:
+    """What band and matrix mode share: fields, ghost filling, x profiles, output tasks."""
+
+    def _common_setup(self, cfg, comm, scale, dof, axes):
+        from solvers.fields import potential_from_config
+
+        self.grid = PhaseSpaceGrid(axes, dof=dof, stencil_width=STENCIL_WIDTH, comm=comm)
+        self.potential = potential_from_config(scaled_fields(cfg.fields, scale))
+        self.reduction = KReduction(self.grid)
+        self.local = self.grid.da.createLocalVec()
+
+    def field(self, t):
+        """Uniform field E(t) along the k directions, shape (dk,) (energy / (e length))."""
+        return self.potential.uniform.E(t)[: len(self.grid.k_axes)]
+
+    def ghosted(self, u):
+        """Ghosted block of the global Vec ``u`` with the boundary ghosts filled."""
+        self.grid.da.globalToLocal(u, self.local)
+        block = self.grid.view(self.local, ghosted=True)
+        self.grid.fill_boundary_ghosts(block)
+        return block
+
+    def x_profile(self):
+        """The initial packet's Gaussian in x on the owned cells, shaped (1, nx, 1[, 1]).
+
+        Raises ConfigError without an x axis."""
+        ini = self.cfg.initial
+        if not self.grid.has_x:
+            raise cfgmod.ConfigError("initial.kind = 'packet': expected grid.x to be set "
+                                     "(a packet needs a real-space axis)")
+        x = self.grid.owned_cells(0)[0]
+        axis = self.grid.axes[0]
+        images = (-1, 0, 1) if axis.periodic else (0,)
+        profile = sum(np.exp(-0.5 * ((x + n * axis.period - ini.x_center) / ini.x_width) ** 2)
+                      for n in images)
+        return profile.reshape((1, -1) + (1,) * len(self.grid.k_axes))
+
+    def k_window(self):
+        """The band_window Gaussian in k on the owned k cells, shape (*k)."""
+        ini = self.cfg.initial
+        k = k_mesh(self.grid, ghosted=False)
+        centre = np.asarray(ini.k_center)
+        if centre.size != k.shape[0]:
+            raise cfgmod.ConfigError(f"initial.k_center = {list(ini.k_center)!r}: expected "
+                                     f"{k.shape[0]} component(s)")
+        return np.exp(-0.5 * sum((k[i] - centre[i]) ** 2 for i in range(k.shape[0]))
+                      / ini.k_width ** 2)
+
+    def tasks(self) -> dict:
+        """Output tasks: name -> (kind, shape, units)."""
+        nx = self.grid.sizes[0] if self.grid.has_x else 1
+        ndir = len(self.grid.k_axes)
+        per_x = "per unit length" if self.grid.has_x else "per unit cell"
+        return {
+            "f": ("phase_space", (self.grid.dof,) + self.grid.sizes, self.f_units),
+            "density": ("global", (nx,), f"particles {per_x}, int dk/(2 pi)^dk sum_n f_n"),
+            "band_energy": ("global", (nx,), f"energy {per_x}, sum_n int eps_n f_n"),
+            "current": ("global", (ndir, nx), "electric current density j_r (r = x[, y]), "
+                        "e * energy / hbar (e = hbar = 1; electron charge -e)"),
+            **self.extra_tasks(nx),
+        }
+
+    def extra_tasks(self, nx) -> dict:
+        return {}
+
+    def extra_state(self) -> dict:
+        """Small state beyond f that a bitwise restart needs (the conserving mu warm start)."""
+        mu = getattr(self.relaxation, "chemical_potential", None)
+        return {} if mu is None else {"chemical_potential": np.asarray(mu)}
+
+    def restore(self, extra: dict):
+        if "chemical_potential" in extra:
+            self.relaxation.chemical_potential = np.asarray(extra["chemical_potential"])
+
+
+class BandProblem(_Problem):
     """Band mode on one communicator: grid, operator, relaxation and observables.
 
     Parameters
@@ -129,11 +205,11 @@ class BandProblem:
     """
 
     mode = "band"
+    f_units = "occupation per band (cell averages)"
 
     def __init__(self, cfg: cfgmod.Config, comm, scale: float = 1.0):
         from moyal.geometry import GeometryError, band_geometry
         from solvers.band_mode import BandModeOperator
-        from solvers.fields import potential_from_config
 
         self.cfg = cfg
         model, degeneracy = cfgmod.model_from_table(cfg.model)
@@ -160,19 +236,14 @@ class BandProblem:
         def line_energy(k):
             return np.moveaxis(geometry_at(k[None]).energy, -1, 0)
 
-        axes = build_axes(cfg, model, line_energy)
-        self.grid = PhaseSpaceGrid(axes, dof=len(bands), stencil_width=STENCIL_WIDTH,
-                                   comm=comm)
+        self._common_setup(cfg, comm, scale, len(bands), build_axes(cfg, model, line_energy))
         self.geometry = geometry_at(k_mesh(self.grid))
-        self.potential = potential_from_config(scaled_fields(cfg.fields, scale))
         self.operator = BandModeOperator(self.grid, self.geometry, self.potential,
                                          cfg.mode.order, cfg.numerics.limiter,
                                          cfg.numerics.flux)
         g = STENCIL_WIDTH
         self.energy = self.operator.energy[(slice(None),) + self.operator.k_region()]
         self.relaxation = self._relaxation()
-        self.reduction = KReduction(self.grid)
-        self.local = self.grid.da.createLocalVec()
 
     # ----------------------------------------------------------------------------- pieces
     def _relaxation(self):
@@ -194,17 +265,6 @@ class BandProblem:
             weights = np.multiply.outer(weights, self.grid.owned_cells(axis)[1] / (2 * np.pi))
         return weights
 
-    def field(self, t):
-        """Uniform field E(t) along the k directions, shape (dk,) (energy / (e length))."""
-        return self.potential.uniform.E(t)[: len(self.grid.k_axes)]
-
-    def ghosted(self, u):
-        """Ghosted block of the global Vec ``u`` with the boundary ghosts filled."""
-        self.grid.da.globalToLocal(u, self.local)
-        block = self.grid.view(self.local, ghosted=True)
-        self.grid.fill_boundary_ghosts(block)
-        return block
-
     def explicit_rate(self, t, u, out, include_relaxation: bool):
         """``out = -div J (+ R[f])`` for the TS right-hand side."""
         rate = self.grid.view(out)
@@ -214,36 +274,22 @@ class BandProblem:
 
     def initial_state(self, u):
         """Fill ``u`` with the configured initial distribution."""
-        ini = self.cfg.initial
         from solvers.collisions import fermi_dirac
 
+        ini = self.cfg.initial
         f = self.grid.view(u)
-        eps = self.energy[:, None] if self.grid.has_x else self.energy
         if ini.kind == "band_window":
             if ini.band not in self.bands:
                 raise cfgmod.ConfigError(f"initial.band = {ini.band}: expected one of the "
                                          f"evolved bands {self.bands}")
             f[...] = 0.0
-            k = k_mesh(self.grid, ghosted=False)
-            centre = np.asarray(ini.k_center)
-            if centre.size != k.shape[0]:
-                raise cfgmod.ConfigError(f"initial.k_center = {list(ini.k_center)!r}: expected "
-                                         f"{k.shape[0]} component(s)")
-            window = np.exp(-0.5 * sum((k[i] - centre[i]) ** 2 for i in range(k.shape[0]))
-                            / ini.k_width ** 2)
+            window = self.k_window()
             f[self.bands.index(ini.band)] = window[None] if self.grid.has_x else window
-        else:
-            f[...] = fermi_dirac(eps, ini.mu, ini.temperature)
+            return
+        eps = self.energy[:, None] if self.grid.has_x else self.energy
+        f[...] = fermi_dirac(eps, ini.mu, ini.temperature)
         if ini.kind == "packet":
-            if not self.grid.has_x:
-                raise cfgmod.ConfigError("initial.kind = 'packet': expected grid.x to be set "
-                                         "(a packet needs a real-space axis)")
-            x = self.grid.owned_cells(0)[0]
-            axis = self.grid.axes[0]
-            images = (-1, 0, 1) if axis.periodic else (0,)
-            profile = sum(np.exp(-0.5 * ((x + n * axis.period - ini.x_center) / ini.x_width)
-                                 ** 2) for n in images)
-            f *= profile.reshape((1, -1) + (1,) * len(self.grid.k_axes))
+            f *= self.x_profile()
 
     def observables(self, u, t) -> dict[str, np.ndarray]:
         """Density, band energy and electric current (global arrays, all ranks).
@@ -277,29 +323,6 @@ class BandProblem:
                              lambda shift, t, rhs: self.relaxation.solve_shifted(shift, rhs),
                              lambda shift, t, x: (shift + self.relaxation.rate) * x)
 
-    def tasks(self) -> dict:
-        """Output tasks: name -> (kind, shape, units)."""
-        nx = self.grid.sizes[0] if self.grid.has_x else 1
-        ndir = len(self.grid.k_axes)
-        per_x = "per unit length" if self.grid.has_x else "per unit cell"
-        return {
-            "f": ("phase_space", (self.grid.dof,) + self.grid.sizes,
-                  "occupation per band (cell averages)"),
-            "density": ("global", (nx,), f"particles {per_x}, int dk/(2 pi)^dk sum_n f_n"),
-            "band_energy": ("global", (nx,), f"energy {per_x}, sum_n int eps_n f_n"),
-            "current": ("global", (ndir, nx), "electric current density j_r (r = x[, y]), "
-                        "e * energy / hbar (e = hbar = 1; electron charge -e)"),
-        }
-
-    def extra_state(self) -> dict:
-        """Small state beyond f that a bitwise restart needs (the conserving mu warm start)."""
-        mu = getattr(self.relaxation, "chemical_potential", None)
-        return {} if mu is None else {"chemical_potential": np.asarray(mu)}
-
-    def restore(self, extra: dict):
-        if "chemical_potential" in extra:
-            self.relaxation.chemical_potential = np.asarray(extra["chemical_potential"])
-
 
 class LocalImplicit:
     """A local (per cell) stiff term L(t, u) for ARKIMEX, on numpy views of PETSc Vecs.
@@ -320,3 +343,134 @@ class LocalImplicit:
 
     def apply(self, shift, t, x, y):
         self.grid.view(y)[...] = self._apply(shift, t, self.grid.view(x, readonly=True))
+
+
+class MatrixProblem(_Problem):
+    """Matrix mode: the N x N Wigner matrix per cell (N*N real unknowns, packed).
+
+    The interband commutator -(i/hbar)[H0, F] and the relaxation are the local part; with
+    ARKIMEX (the default here) they are implicit and solved exactly per cell in the band basis
+    of H0(k), so the step is set by transport, not by the gap frequency.
+    """
+
+    mode = "matrix"
+    f_units = "packed Hermitian Wigner matrix: N diagonal entries, then Re, Im of F_ij (i < j)"
+
+    def __init__(self, cfg: cfgmod.Config, comm, scale: float = 1.0):
+        from solvers.collisions import MatrixRelaxation
+        from solvers.matrix_mode import MatrixModeOperator, pack
+
+        self.cfg = cfg
+        model, _ = cfgmod.model_from_table(cfg.model)
+        if cfg.mode.bands:
+            raise cfgmod.ConfigError(f"mode.bands = {list(cfg.mode.bands)!r}: matrix mode "
+                                     "evolves the whole N x N matrix; expected []")
+        if cfg.grid.x != "none" and model.dimension != 1:
+            raise cfgmod.ConfigError(
+                f"grid.x = {cfg.grid.x!r}: matrix mode with a real-space axis has generated "
+                "kernels for 1D k only; expected a 1D model or grid.x = 'none'")
+        self.model = model
+        n = model.n_bands
+        self._common_setup(cfg, comm, scale, n * n, build_axes(cfg, model))
+        grid = self.grid
+        cells = [grid.ghosted_cells(i) for i in range(grid.dim)]
+        k_centres = [cells[i][0] for i in grid.k_axes]
+        self.operator = MatrixModeOperator(
+            hamiltonian_on_cells(model, k_centres, 3 if grid.has_x else 1),
+            [c for c, _ in cells], [w for _, w in cells], grid.has_x,
+            hbar_order=cfg.mode.order, limiter=cfg.numerics.limiter)
+        self.pack = pack
+        h0 = hamiltonian_on_cells(model, [grid.owned_cells(i)[0] for i in grid.k_axes], 0)[()]
+        self.h0 = h0
+        c = cfg.collisions
+        self.relaxation = None
+        self.local_relaxation = None
+        if c.kind == "fixed":
+            self.relaxation = MatrixRelaxation(h0, c.tau, c.mu, c.temperature,
+                                               c.tau_inter or None)
+            gamma = self.relaxation.dephasing_rates
+            self.local_relaxation = (self.relaxation.rate if gamma is None else gamma,
+                                     pack(self.relaxation.target()))
+        self.x_centres = cells[0][0][STENCIL_WIDTH:-STENCIL_WIDTH] if grid.has_x else None
+
+    def _potential(self, t):
+        x = self.x_centres if self.grid.has_x else np.zeros(1)
+        values = self.potential.derivatives(x, t, self.operator.potential_names)
+        if self.grid.has_x:
+            return values
+        return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in values.items()}
+
+    def explicit_rate(self, t, u, out, include_relaxation: bool):
+        """Transport terms, plus the local part when integrating fully explicitly."""
+        rate = self.grid.view(out)
+        rate[...] = self.operator.explicit_rate(self.ghosted(u), self._potential(t))
+        if include_relaxation:
+            rate += self.operator.local_rate(self.grid.view(u, readonly=True),
+                                             self.local_relaxation)
+
+    def implicit_part(self):
+        op, relax = self.operator, self.local_relaxation
+        linear = None if relax is None else (relax[0], None)
+        return LocalImplicit(self.grid, lambda t, f: op.local_rate(f, relax),
+                             lambda shift, t, rhs: op.solve_local(shift, rhs, linear),
+                             lambda shift, t, x: shift * x - op.local_rate(x, linear))
+
+    def initial_state(self, u):
+        from solvers.collisions import MatrixRelaxation
+
+        ini = self.cfg.initial
+        f = self.grid.view(u)
+        if ini.kind == "band_window":
+            if ini.band >= self.model.n_bands:
+                raise cfgmod.ConfigError(f"initial.band = {ini.band}: expected a band below "
+                                         f"{self.model.n_bands}")
+            _, vectors = np.linalg.eigh(self.h0)
+            v = vectors[..., :, ini.band]
+            projector = v[..., :, None] * v[..., None, :].conj()
+            state = self.pack(self.k_window()[..., None, None] * projector)
+        else:
+            state = self.pack(MatrixRelaxation(self.h0, 1.0, ini.mu, ini.temperature).target())
+        f[...] = state[:, None] if self.grid.has_x else state
+        if ini.kind == "packet":
+            f *= self.x_profile()
+
+    def extra_tasks(self, nx) -> dict:
+        return {"band_population": ("global", (self.model.n_bands, nx),
+                                    "occupation of each band of H0(k), int dk/(2 pi)^dk "
+                                    "<n|F|n>, per unit length or cell")}
+
+    def observables(self, u, t) -> dict[str, np.ndarray]:
+        """Density tr F, band energy tr(H0 F), current -tr(d_k H0 F) (order hbar^0), and the
+        band populations, integrated over k (global arrays, all ranks)."""
+        op, reduce = self.operator, self.reduction.reduce
+        f = self.grid.view(u, readonly=True)
+        populations = op.band_populations(f)
+        energies = np.moveaxis(op.band_energies, -1, 0)
+        eps = energies[:, None] if self.grid.has_x else energies
+        return {"density": reduce(op.density(f)[None]),
+                "band_energy": reduce(eps * populations),
+                "current": np.array([-reduce(op.current(f, a)[None])
+                                     for a in range(len(self.grid.k_axes))]),
+                "band_population": np.array([reduce(p[None]) for p in populations])}
+
+    def stable_dt(self, t_end: float, include_relaxation: bool) -> float:
+        """Transport CFL; with everything explicit also the gap frequency and 1/tau."""
+        cfl, grid = self.cfg.numerics.cfl, self.grid
+        rate = 0.0
+        if grid.has_x:
+            wx = float(np.min(grid.axes[0].widths))
+            rate += self.operator.max_x_speed / wx
+            for order in (2, 3)[: self.cfg.mode.order]:
+                derivative = hamiltonian_on_cells(self.model, [grid.axes[1].centres], order)
+                size = max(np.max(np.abs(d)) for d in derivative.values())
+                rate += 4 * size * self.model.n_bands / wx ** order
+        x = grid.axes[0].centres if grid.has_x else np.zeros(1)
+        force = self.potential.force_bound(x)
+        for axis, component in zip(grid.k_axes, force):
+            rate += component / float(np.min(grid.axes[axis].widths))
+        if include_relaxation:
+            gap = np.ptp(self.operator.band_energies, axis=-1)
+            rate += self.grid.comm.tompi4py().allreduce(float(np.max(gap)), op=MPI.MAX)
+            if self.relaxation is not None:
+                rate += 1.0 / self.cfg.collisions.tau
+        return cfl / rate if rate > 0 else np.inf

@@ -47,6 +47,7 @@ def test_default_is_a_2d_lattice_model_in_band_mode_of_order_2():
     ({"model": {"name": "qwzz"}}, "model: "),
     ({"mode": {"order": 3}}, "mode.order = 3"),
     ({"response": {"scales": [1.0, 2.0]}}, "response.scales"),
+    ({"response": {"scales": [1.0, -1.0]}}, "a steady current needs collisions"),
     ({"run": 3}, "run = 3: expected a table"),
     ({"run": {"restart": True, "overwrite": True}}, "run.restart = true"),
 ])

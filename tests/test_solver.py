@@ -195,3 +195,22 @@ def test_restart_from_checkpoint_reaches_the_same_state(tmp_path):
         iterations = h5["scales/iteration"][:]
         assert np.all(np.diff(iterations) > 0)  # no duplicated or lost writes
         assert np.array_equal(h5["tasks/f"][-1], final)
+
+
+@pytest.mark.parametrize("ratio", [0.5, 2.0])
+def test_landau_zener_transfer_in_matrix_mode(tmp_path, ratio):
+    """v k sigma_z + m sigma_x driven through the crossing: P = exp(-pi m^2 / (v E)), with the
+    commutator implicit (ARKIMEX) in the full solver (tests/test_matrix_mode.py sweeps 0.1-3
+    with its own splitting integrator)."""
+    summary, _, out = run(
+        tmp_path, f"lz{ratio}", model={"name": "landau_zener",
+                                       "parameters": {"v": 1.0, "m": np.sqrt(ratio)},
+                                       "domain": [[-18.0, 18.0]]},
+        mode={"kind": "matrix"}, fields={"E": 1.0}, grid={"nk": [1536]},
+        initial={"kind": "band_window", "band": 0, "k_center": [10.0], "k_width": 1.5},
+        numerics={"limiter": "mc", "cfl": 0.5}, run={"t_end": 20.0, "output_every": 10**6})
+    assert summary["integrator"] == "imex"
+    with h5py.File(out, "r") as h5:
+        populations = h5["tasks/band_population"][-1, :, 0]
+    transfer = populations[1] / populations.sum()
+    assert abs(transfer / np.exp(-np.pi * ratio) - 1) < 0.02, transfer

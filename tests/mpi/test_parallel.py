@@ -81,6 +81,16 @@ PARALLEL_CASES = {
         "collisions": {"kind": "conserving", "tau": 1.0, "mu": 0.2},
         "run": {"t_end": 1.0},
     },
+    "matrix_x_kx_order2": {
+        "model": {"name": "rice_mele"},
+        "mode": {"kind": "matrix", "order": 2},
+        "fields": {"E": 0.05,
+                   "potential": [{"kind": "cosine", "amplitude": 0.1, "q": 2 * np.pi / 16}]},
+        "grid": {"x": "periodic", "nx": 24, "x_max": 16.0, "nk": [20], "k_refine": [1.0]},
+        "initial": {"kind": "packet", "x_center": 8.0, "mu": 0.0},
+        "collisions": {"kind": "fixed", "tau": 2.0, "tau_inter": 0.5},
+        "run": {"t_end": 1.0},
+    },
     "band_uniform_kx_ky_imex": {
         "model": {"name": "qwz", "parameters": {"g": 0.4}},
         "mode": {"order": 2},
