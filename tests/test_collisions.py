@@ -53,16 +53,20 @@ def test_fixed_relaxation_is_exponential_decay_to_fermi_dirac():
         np.testing.assert_allclose(y.reshape(f_start.shape), exact, rtol=1e-9, atol=1e-12)
 
 
+def assert_inverts_shifted_linear_part(collisions, rhs, shift, atol):
+    """solve_shifted returns X with shift X - (R[X] - R[0]) = rhs (R is affine)."""
+    x = collisions.solve_shifted(shift, rhs)
+    linear = collisions(x) - collisions(np.zeros_like(x))
+    np.testing.assert_allclose(shift * x - linear, rhs, rtol=0, atol=atol)
+
+
 def test_fixed_relaxation_rate_target_and_shifted_solve():
     energy, _ = two_band_chain(8)
     collisions = FixedRelaxation(energy, TAU, MU, TEMPERATURE)
     assert collisions.rate == 1 / TAU
     np.testing.assert_array_equal(collisions.target(), fermi_dirac(energy, MU, TEMPERATURE))
     rhs = np.random.default_rng(1).normal(size=energy.shape)
-    shift = 3.0
-    x = collisions.solve_shifted(shift, rhs)
-    linear = collisions(x) - collisions(np.zeros_like(x))
-    np.testing.assert_allclose(shift * x - linear, rhs, rtol=0, atol=1e-13)
+    assert_inverts_shifted_linear_part(collisions, rhs, shift=3.0, atol=1e-13)
 
 
 def test_block_shape_is_checked():
@@ -275,10 +279,7 @@ def test_matrix_shifted_solve_inverts_shift_minus_linear_part(tau_inter):
     _, hamiltonian = qwz_matrix_problem()
     collisions = MatrixRelaxation(hamiltonian, TAU, MU, TEMPERATURE, tau_inter=tau_inter)
     rhs = random_hermitian(np.random.default_rng(7), (2,) + hamiltonian.shape[:-2], 2)
-    shift = 1.7
-    x = collisions.solve_shifted(shift, rhs)
-    linear = collisions(x) - collisions(np.zeros_like(x))
-    np.testing.assert_allclose(shift * x - linear, rhs, rtol=0, atol=1e-12)
+    assert_inverts_shifted_linear_part(collisions, rhs, shift=1.7, atol=1e-12)
 
 
 def test_relaxation_from_config_builds_each_kind():
