@@ -242,6 +242,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
         checkpoint(step_final, t_final, u)
     writer.close()
 
+    harmonics = drive_harmonics(problem, out, series, rank)
     final = grid.gather(u)
     number = grid.integrate(u).sum()
     summary = {"path": str(out), "steps": step_final, "nsteps": nsteps, "dt": dt,
@@ -249,8 +250,41 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
                "integrator": integrator, "scale": scale, "restarted": restarted,
                "number_drift": abs(number - number0) / max(abs(number0), 1e-300),
                "series_t": np.array(series["t"]), "series_current": np.array(series["current"]),
-               **status}
+               "harmonics": harmonics, **status}
     return summary, final
+
+
+def drive_harmonics(problem, out: Path, series: dict, rank: int):
+    """Harmonics 0, w, 2w of the current under an AC drive, over the last whole periods.
+
+    Written (rank 0) to ``/analysis/current_harmonic_{re,im}`` of the run file, shape
+    (3, directions, nx), convention j(t) = Re sum_n J_n exp(-i n w t); returns the array or
+    None when there is no AC field or fewer than two periods were written.
+    """
+    from solvers.observables import harmonics
+
+    drive = problem.potential.uniform
+    t = np.array(series["t"])
+    if drive.omega <= 0 or not any(drive.ac) or t.size < 8 \
+            or t[-1] - t[0] < 2 * (2 * np.pi / drive.omega):
+        return None
+    values = harmonics(t, np.array(series["current"]), drive.omega, orders=(0, 1, 2),
+                       periods=int((t[-1] - t[0]) * drive.omega / (2 * np.pi)) // 2)
+    if rank == 0:
+        import h5py
+
+        with h5py.File(out, "a") as h5:
+            group = h5.require_group("analysis")
+            for part, data in (("re", values.real), ("im", values.imag)):
+                name = f"current_harmonic_{part}"
+                if name in group:
+                    del group[name]
+                group[name] = data
+                group[name].attrs["description"] = (
+                    "harmonics n = 0, 1, 2 of the electric current over the last half of the "
+                    "whole drive periods, j(t) = Re sum_n J_n exp(-i n omega t); shape "
+                    "(n, directions, nx); e * energy / hbar")
+    return values
 
 
 def run_all(cfg, paths, comm, petsc_args=(), stream=sys.stdout):
@@ -296,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"steps of {s['dt']:.4g} ({s['ts_type']}, {s['integrator']}, {s['ranks']} "
                   f"rank(s)); particle-number drift {s['number_drift']:.1e}"
                   + (f"; {s['status']}: {s['reason']}" if s["status"] != "finished" else ""))
+        for s in summaries:
+            if s["harmonics"] is not None:
+                parts = ", ".join(
+                    f"|J_{n}| = {np.abs(s['harmonics'][n]).mean(axis=-1).round(8).tolist()}"
+                    for n in range(3))
+                print(f"current harmonics (0, w, 2w; x-averaged, per direction): {parts}")
         if response is not None:
             print(response["text"])
     last = summaries[-1]

@@ -214,3 +214,25 @@ def test_landau_zener_transfer_in_matrix_mode(tmp_path, ratio):
         populations = h5["tasks/band_population"][-1, :, 0]
     transfer = populations[1] / populations.sum()
     assert abs(transfer / np.exp(-np.pi * ratio) - 1) < 0.02, transfer
+
+
+def test_ac_drive_harmonics_of_a_relaxing_band_match_the_drude_response(tmp_path):
+    """One band, E(t) = E cos(w t), fixed relaxation: the linear current at w is
+    sigma(w) E with sigma(w) = tau int v^2 (-f0') / (1 - i w tau) (Drude, exp(-i w t))."""
+    tau, omega, field, mu, temperature = 2.0, 0.8, 1e-3, -0.5, 0.3
+    summary, _, out = run(
+        tmp_path, "ac", model={"name": "chain"}, grid={"nk": [256]},
+        fields={"E_ac": field, "omega": omega},
+        initial={"mu": mu, "temperature": temperature},
+        collisions={"kind": "fixed", "tau": tau, "mu": mu, "temperature": temperature},
+        numerics={"dt": 2 * np.pi / omega / 200},
+        run={"t_end": 12 * 2 * np.pi / omega, "output_every": 1})
+    with h5py.File(out, "r") as h5:
+        measured = h5["analysis/current_harmonic_re"][1, 0, 0] \
+            + 1j * h5["analysis/current_harmonic_im"][1, 0, 0]
+        k = h5["grid/kx"][:]
+    eps, v = -2 * np.cos(k), 2 * np.sin(k)
+    f0 = fermi_dirac(eps, mu, temperature)
+    weight = np.sum(v ** 2 * f0 * (1 - f0) / temperature) / k.size  # int dk/(2pi) v^2 (-f0')
+    expected = tau * weight / (1 - 1j * omega * tau) * field
+    assert abs(measured / expected - 1) < 2e-3, (measured, expected)
