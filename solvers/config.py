@@ -246,8 +246,9 @@ def from_dict(raw: dict) -> Config:
         values = {}
         for key, value in table.items():
             if key not in fields:
-                raise ConfigError(f"{name}.{key}: unknown key{_suggest(key, fields)}; "
-                                  f"valid keys are {', '.join(fields)}")
+                raise ConfigError(f"{name}.{key} = {value!r}: unknown key"
+                                  f"{_suggest(key, fields)}; expected one of the keys "
+                                  f"{', '.join(fields)}")
             values[key] = _check(fields[key].metadata, f"{name}.{key}", value)
         built[name] = cls(**values)
     cfg = Config(**built)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 
 import numpy as np
 from mpi4py import MPI
@@ -20,6 +21,10 @@ from solvers.grid import Axis, PhaseSpaceGrid
 from solvers.matrix_mode import hamiltonian_on_cells
 
 K_NAMES = ("kx", "ky")
+# Largest k-cell width / geometry scale (see gap_resolution) accepted without a warning: a
+# linear band touching between two cell centres gives at least 2, so every touching point is
+# reported, while a gap whose curvature peak spans ~2/3 of a cell is still accepted.
+GAP_RESOLUTION_LIMIT = 1.5
 
 
 def scaled_fields(table: dict, scale: float) -> dict:
@@ -83,6 +88,40 @@ def k_mesh(grid: PhaseSpaceGrid, ghosted: bool = True) -> np.ndarray:
     cells = grid.ghosted_cells if ghosted else grid.owned_cells
     centres = [cells(axis)[0] for axis in grid.k_axes]
     return np.array(np.meshgrid(*centres, indexing="ij"))
+
+
+def gap_resolution(energy, centres, widths):
+    """How badly the k cells resolve the narrowest band gap.
+
+    The band geometry near a (near-)crossing varies on the k scale l = gap_min / |grad gap|
+    (for a Dirac gap 2 sqrt(v^2 k^2 + m^2): l = m / v, the width of the Berry-curvature peak).
+
+    Parameters
+    ----------
+    energy : ndarray, shape (*k, N)
+        Band energies at the k-cell centres (energy), ascending along the last axis.
+    centres, widths : lists of 1D arrays
+        Cell centres and widths of each k axis (1/length).
+
+    Returns
+    -------
+    tuple or None
+        ``(ratio, gap, band, k)``: the largest cell width / l over adjacent band pairs, the
+        minimum gap (energy) of that pair, its lower band index and the k point (list);
+        None for one band.
+    """
+    worst = None
+    for band in range(energy.shape[-1] - 1):
+        gap = energy[..., band + 1] - energy[..., band]
+        slopes = np.gradient(gap, *centres) if gap.ndim > 1 else [np.gradient(gap, centres[0])]
+        slope = np.sqrt(sum(s ** 2 for s in slopes)).max()
+        at = np.unravel_index(np.argmin(gap), gap.shape)
+        scale = gap[at] / slope if slope > 0 else np.inf
+        ratio = max(float(np.max(w)) for w in widths) / scale if scale > 0 else np.inf
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, float(gap[at]), band,
+                     [round(float(c[i]), 6) for c, i in zip(centres, at)])
+    return worst
 
 
 def select_bands(geometry, bands):
@@ -223,21 +262,24 @@ class BandProblem(_Problem):
         if degeneracy is None and cfg.mode.order == 0:
             degeneracy = "traced"  # order 0 needs energies only: crossings are harmless
 
-        def geometry_at(k):
+        def geometry_at(k, selected=bands):
             try:
-                return select_bands(band_geometry(model, k, degeneracy), bands)
+                return select_bands(band_geometry(model, k, degeneracy), selected)
             except GeometryError as err:
                 raise cfgmod.ConfigError(
-                    f"mode.order = {cfg.mode.order}: {err}; band mode with geometry needs "
-                    "separated bands: use mode.kind = \"matrix\", move the grid off the "
-                    "crossing, or model.degeneracy = \"traced\" for degenerate multiplets"
+                    f"mode.order = {cfg.mode.order}: {err}; expected separated bands for "
+                    "band mode with geometry: use mode.kind = \"matrix\", move the grid off "
+                    "the crossing, or model.degeneracy = \"traced\" for degenerate multiplets"
                 ) from None
 
         def line_energy(k):
             return np.moveaxis(geometry_at(k[None]).energy, -1, 0)
 
         self._common_setup(cfg, comm, scale, len(bands), build_axes(cfg, model, line_energy))
-        self.geometry = geometry_at(k_mesh(self.grid))
+        full = geometry_at(k_mesh(self.grid), range(model.n_bands))
+        self.geometry = select_bands(full, bands)
+        if cfg.mode.order > 0 and degeneracy != "traced":
+            self._warn_unresolved_gap(full.energy)
         self.operator = BandModeOperator(self.grid, self.geometry, self.potential,
                                          cfg.mode.order, cfg.numerics.limiter,
                                          cfg.numerics.flux)
@@ -246,6 +288,23 @@ class BandProblem(_Problem):
         self.relaxation = self._relaxation()
 
     # ----------------------------------------------------------------------------- pieces
+    def _warn_unresolved_gap(self, energy):
+        """Warn (rank 0) when a band gap's geometry peak is narrower than a k cell."""
+        k_cells = [self.grid.ghosted_cells(axis) for axis in self.grid.k_axes]
+        found = gap_resolution(energy, [c for c, _ in k_cells], [w for _, w in k_cells])
+        worst = max(self.grid.comm.tompi4py().allgather(found),
+                    key=lambda f: -1.0 if f is None else f[0])
+        if (worst is not None and worst[0] > GAP_RESOLUTION_LIMIT
+                and self.grid.comm.getRank() == 0):
+            ratio, gap, band, k = worst
+            warnings.warn(
+                f"mode.order = {self.cfg.mode.order}: bands {band} and {band + 1} are nearly "
+                f"degenerate (gap {gap:.3g} at k = {k}); the Berry curvature and metric vary "
+                f"on a k scale {ratio:.3g} times smaller than the k cells, so the order-1/2 "
+                "terms (~1/gap^2) are unresolved: use mode.kind = \"matrix\", a finer grid "
+                "(grid.nk, grid.k_refine at the gap) or model.degeneracy = \"traced\"",
+                RuntimeWarning, stacklevel=2)
+
     def _relaxation(self):
         from solvers.collisions import relaxation_from_config
 

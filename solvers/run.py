@@ -129,6 +129,23 @@ def choose_integrator(cfg: cfgmod.Config, problem, dt_advective: float) -> str:
     return "explicit"
 
 
+def check_time_step(cfg: cfgmod.Config, problem, integrator: str):
+    """Refuse a given ``numerics.dt`` above the stable step (Courant number 1) before compute.
+
+    ``problem.stable_dt`` is proportional to ``numerics.cfl``, so dividing by it gives the
+    step at Courant number 1, the limit of the SSP-RK/MUSCL scheme; the explicit relaxation
+    (``dt <= tau``) counts only when it is integrated explicitly.
+    """
+    dt = cfg.numerics.dt
+    limit = problem.stable_dt(cfg.run.t_end, include_relaxation=integrator == "explicit") \
+        / cfg.numerics.cfl
+    if dt > limit:
+        raise cfgmod.ConfigError(
+            f"numerics.dt = {dt!r}: expected a step <= {limit:.6g} hbar/energy, the stable "
+            f"step (Courant number 1) of this grid and field with the {integrator} integrator; "
+            "use numerics.dt = 0 (step from numerics.cfl) or a smaller dt")
+
+
 def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdout,
              scale: float = 1.0, stop: StopRequest | None = None):
     """Run one simulation on ``comm`` and write ``out``.
@@ -153,6 +170,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     t_end = cfg.run.t_end
     dt_advective = cfg.numerics.dt or problem.stable_dt(t_end, include_relaxation=False)
     integrator = choose_integrator(cfg, problem, dt_advective)
+    if cfg.numerics.dt:
+        check_time_step(cfg, problem, integrator)
     dt_max = cfg.numerics.dt or problem.stable_dt(t_end,
                                                   include_relaxation=integrator == "explicit")
     u = grid.da.createGlobalVec()
