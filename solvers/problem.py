@@ -209,13 +209,16 @@ class _Problem:
         """Output tasks: name -> (kind, shape, units)."""
         nx = self.grid.sizes[0] if self.grid.has_x else 1
         ndir = len(self.grid.k_axes)
-        per_x = "per unit length" if self.grid.has_x else "per unit cell"
+        length = self.cfg.units.length
+        area = f"1/{length}^{ndir}"  # int d^dk k/(2 pi)^dk: per length^dk of the crystal
         return {
             "f": ("phase_space", (self.grid.dof,) + self.grid.sizes, self.f_units),
-            "density": ("global", (nx,), f"particles {per_x}, int dk/(2 pi)^dk sum_n f_n"),
-            "band_energy": ("global", (nx,), f"energy {per_x}, sum_n int eps_n f_n"),
+            "density": ("global", (nx,), f"particles {area}, int dk/(2 pi)^dk sum_n f_n"),
+            "band_energy": ("global", (nx,), f"{self.cfg.units.energy} {area}, "
+                            "sum_n int eps_n f_n"),
             "current": ("global", (ndir, nx), "electric current density j_r (r = x[, y]), "
-                        "e * energy / hbar (e = hbar = 1; electron charge -e)"),
+                        f"e {self.cfg.units.energy} {length}^{1 - ndir} / hbar "
+                        "(e = hbar = 1; electron charge -e)"),
             **self.extra_tasks(nx),
         }
 

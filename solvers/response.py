@@ -7,8 +7,8 @@ For uniform fields s E (s in ``response.scales``, +-s pairs) the steady currents
     j_a = sigma1_a |E| + sigma2_a |E|^2 + ...,   sigma1_a = sigma_ab e_b,
     sigma2_a = sigma_abc e_b e_c,   e = E / |E|.
 
-Units (hbar = e = 1): sigma1 in e^2/hbar * length^(2 - dk), sigma2 in e^3/hbar^2 * ... (the
-k-space calculator's units, moyal.response.Quantity.unit).
+Units (hbar = e = 1): sigma1 in e^2/hbar * length^(2 - dk), sigma2 in
+e^3/hbar * length^(3 - dk) / energy (the k-space calculator's units, moyal.response.Quantity.unit).
 
 The prediction uses the band geometry on a uniform k grid with the cells of the simulation and
 the terms the simulated order contains: order 0 Drude (tau) and nonlinear Drude (tau^2); order
@@ -96,10 +96,12 @@ def report_response(cfg, summaries, path, comm) -> dict:
              f"{cfg.units.energy}/(e {cfg.units.length}) x {[float(s) for s in scales]} along "
              f"({', '.join(f'{x:.3g}' for x in direction)}), steady currents "
              f"(e = hbar = 1):"]
+    energy, length = cfg.units.energy, cfg.units.length
+    unit1 = "e^2/hbar" + (f" {length}^{2 - dk}" if dk != 2 else "")
+    unit2 = f"e^3 {length}^{3 - dk}/(hbar {energy})"
     for a, name in enumerate(labels):
-        line = (f"  sigma1_{name} = {sigma1[a]: .6e} e^2/hbar    "
-                f"sigma2_{name} = {sigma2[a]: .6e} e^3/hbar^2")
-        lines.append(line)
+        lines.append(f"  sigma1_{name} = {sigma1[a]: .6e} {unit1}    "
+                     f"sigma2_{name} = {sigma2[a]: .6e} {unit2}")
     if prediction is not None:
         lines.append(f"  k-space formulas for the same model, mu, T, tau and order "
                      f"{cfg.mode.order} (uniform grid {list(cfg.grid.nk)}):")

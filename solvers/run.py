@@ -67,11 +67,19 @@ def parse_and_load(argv: list[str]):
     paths = output_paths(cfg)
     files = [p for _, p in paths["runs"]] + ([paths["response"]] if paths["response"] else [])
     if cfg.run.restart:
+        # a sweep stopped part-way has checkpoints for the runs it started; the others start
+        # fresh, but an output without a checkpoint cannot be continued (nor overwritten)
+        started = [out for _, out in paths["runs"] if checkpoint_path(out).exists()]
+        if not started:
+            raise cfgmod.ConfigError(
+                f"run.restart = true: no checkpoint "
+                f"{str(checkpoint_path(paths['runs'][0][1]))!r}; expected the output of an "
+                "earlier run with this run.name")
         for _, out in paths["runs"]:
-            if not checkpoint_path(out).exists() and not out.exists():
+            if out.exists() and out not in started:
                 raise cfgmod.ConfigError(
-                    f"run.restart = true: no checkpoint {str(checkpoint_path(out))!r}; "
-                    "expected the output of an earlier run with this run.name")
+                    f"run.restart = true: {str(out)!r} exists without its checkpoint "
+                    f"{str(checkpoint_path(out))!r}; expected both (or neither)")
     elif not cfg.run.overwrite:
         for out in files:
             if out.exists():
