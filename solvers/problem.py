@@ -286,7 +286,6 @@ class BandProblem(_Problem):
         self.operator = BandModeOperator(self.grid, self.geometry, self.potential,
                                          cfg.mode.order, cfg.numerics.limiter,
                                          cfg.numerics.flux)
-        g = STENCIL_WIDTH
         self.energy = self.operator.energy[(slice(None),) + self.operator.k_region()]
         self.relaxation = self._relaxation()
 

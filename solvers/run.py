@@ -321,7 +321,7 @@ def run_all(cfg, paths, comm, petsc_args=(), stream=sys.stdout):
     summaries = []
     with StopRequest() as stop:
         for scale, out in paths["runs"]:
-            summary, final = simulate(cfg, out, comm, petsc_args, stream, scale, stop)
+            summary, _ = simulate(cfg, out, comm, petsc_args, stream, scale, stop)
             summaries.append(summary)
             if summary["status"] != "finished":
                 break
