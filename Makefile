@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 MPIRUN := $(VENV)/bin/mpirun
 NP     ?= 2
 
-.PHONY: install run test test-serial test-mpi kernels check-kernels bench clean
+.PHONY: install run test test-serial test-mpi kernels check-kernels bench verify clean
 
 install:
 	@bash scripts/install.sh
@@ -30,6 +30,9 @@ check-kernels: install
 bench: install
 	@mkdir -p output
 	$(PY) -m scripts.bench_kspace --out output/bench.json
+
+verify: install
+	$(MPIRUN) -n $(NP) $(PY) -m scripts.verify --out output
 
 clean:
 	rm -rf output build *.egg-info .pytest_cache

@@ -1,0 +1,3 @@
+"""(placeholder: filled by its issue-6 acceptance item)."""
+
+CASES = []
