@@ -21,10 +21,39 @@ log_dir="$cache/logs"
 say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
 
+# The fused C band-mode kernel (numerics.backend = "c"): moyal/_generated/band_mode.c, printed by
+# moyal.codegen, compiled with the venv's MPI compiler wrapper into build/kernels/. Runs on every
+# `make install`, also when the venv is up to date, and rebuilds only when the source, flags
+# or compiler changed. -march=native: the library is tuned to (and may only run on) this CPU
+# type; set MOYAL_KERNEL_CFLAGS (e.g. "-O3") when building on a login node for other nodes.
+# -ffp-contract=off keeps a*b+c unfused, as numpy computes it, so both backends agree to
+# rounding. The source's sha256 is compiled in: solvers.ckernels refuses a stale library.
+build_kernels() {
+    local src="$top/moyal/_generated/band_mode.c" out_dir="$top/build/kernels"
+    local lib="$out_dir/libmoyal_band.so" cc="$venv/bin/mpicc"
+    local flags="${MOYAL_KERNEL_CFLAGS:--O3 -march=native} -std=c99 -ffp-contract=off -fPIC -shared"
+    [[ -x "$cc" ]] || cc=$(command -v mpicc) || die "no mpicc to build $src"
+    local sha; sha=$(sha256sum "$src" | cut -c1-64)
+    local compiler; compiler=$("$cc" --version 2>/dev/null | sed -n 1p)
+    local key; key=$(printf '%s|%s|%s' "$sha" "$flags" "$compiler" | sha256sum | cut -c1-16)
+    if [[ -f "$lib" && "$(cat "$lib.stamp" 2>/dev/null)" == "$key" ]]; then
+        return
+    fi
+    mkdir -p "$out_dir"
+    # build beside and rename: a process that has the old library mapped keeps its copy
+    # shellcheck disable=SC2086
+    "$cc" $flags -DMOYAL_SOURCE_SHA256="\"$sha\"" -o "$lib.tmp.$$" "$src" -lm \
+        || die "compiling $src failed"
+    mv -f "$lib.tmp.$$" "$lib"
+    echo "$key" > "$lib.stamp"
+    say "built $lib ($flags)"
+}
+
 stamp_hash=$(cat "$0" "$top/requirements.txt" "$top/setup.cfg" 2>/dev/null | {
     cat; printf '%s|%s|%s' "${PETSC_DIR:-}" "${PETSC_ARCH:-}" "$($py -V 2>&1)"; } | sha256sum | cut -c1-16)
 if [[ -f "$venv/.moyal-stamp" && "$(cat "$venv/.moyal-stamp")" == "$stamp_hash" ]]; then
     say ".venv is up to date ($stamp_hash)"
+    build_kernels
     exit 0
 fi
 
@@ -131,5 +160,6 @@ assert PETSc.COMM_WORLD.tompi4py().Get_size() == MPI.COMM_WORLD.Get_size()
 print(f"[install] check: PETSc {'.'.join(map(str, PETSc.Sys.getVersion()))}, "
       f"{MPI.Get_library_version().splitlines()[0].strip()}, h5py {h5py.__version__}")
 PY
+build_kernels
 echo "$stamp_hash" > "$venv/.moyal-stamp"
 say "done in $(( $(date +%s) - start )) s (user PETSc: $user_petsc)"

@@ -22,6 +22,11 @@ Discretisation on the grid (x, kx[, ky]) or (kx[, ky]):
 * directions without a grid axis (y always, x in uniform problems) carry no divergence
   because nothing depends on them, but their fluxes are the currents j_y (and j_x).
 
+Two backends compute the rate: ``numpy`` (this module with :mod:`solvers.fluxes`, the
+reference) and ``c``, a fused kernel generated from the same terms (``moyal/_generated/
+band_mode.c``, loaded by :mod:`solvers.ckernels`) for orders 0 to 2; the position fluxes
+and the CFL step always use numpy.
+
 Units: hbar = e = 1; k in 1/length, energies in the energy unit, t in hbar/energy.
 """
 
@@ -117,9 +122,13 @@ class BandModeOperator:
         Highest order in hbar kept (0, 1 or 2).
     limiter, scheme : str
         MUSCL limiter and advective flux (``upwind`` or ``llf``).
+    backend : str
+        ``"numpy"`` or ``"c"`` (the fused kernel; :class:`solvers.config.ConfigError` if it is
+        not built, stale, or has no kernel for this order).
     """
 
-    def __init__(self, grid, geometry, potential, order: int, limiter: str, scheme: str):
+    def __init__(self, grid, geometry, potential, order: int, limiter: str, scheme: str,
+                 backend: str = "numpy"):
         self.grid, self.potential, self.limiter, self.scheme = grid, potential, limiter, scheme
         self.g = g = grid.stencil_width
         self.kdim = len(grid.k_axes)
@@ -145,6 +154,19 @@ class BandModeOperator:
         self._check_supported()
         self.v_names = sorted({a for kern in self.kernels for a in kern.arguments
                                if a.startswith("V_")})
+        self.fused = None
+        if backend == "c":
+            self.fused = self._bind_fused(order)
+        elif backend != "numpy":
+            raise ValueError(f"backend = {backend!r}: expected 'numpy' or 'c'")
+
+    def _bind_fused(self, order):
+        from solvers import ckernels
+
+        kernel = ckernels.band_rate_kernel(self.grid.names, order)
+        return kernel.bind(self.cells, self.g, self.tables, self.face_weights,
+                           [self.centred[i] for i in range(self.grid.dim)], self.limiter,
+                           self.scheme)
 
     # ----------------------------------------------------------------------------- setup
     def _grid_axis(self, direction: str):
@@ -200,6 +222,9 @@ class BandModeOperator:
 
     def rate(self, f, t, out):
         """``out[...] = -sum_a d_a J^a`` on the owned cells from the ghosted block ``f``."""
+        if self.fused is not None:
+            self._fused_rate(f, t, out)
+            return
         g, grid = self.g, self.grid
         out[...] = 0.0
         owned_k = self._tables(self.k_region())
@@ -229,6 +254,20 @@ class BandModeOperator:
                 self.limiter, self.scheme)
             if central is not None:
                 out += fluxes.flux_divergence(central, self.cells[axis][1][g:-g], axis + 1)
+
+    def _fused_rate(self, f, t, out):
+        """The rate from the compiled kernel; the potential is sampled here, as in numpy."""
+        names = self.fused.kernel.potentials
+        if self.has_x:
+            x_sets = (self.x_faces, self.x_centres[self.g:-self.g], self.x_centres)
+        else:
+            x_sets = (np.zeros(1),) * 3
+        samples = []
+        for x in x_sets:
+            values = self.potential.derivatives(x, t, names)
+            samples.append([np.ascontiguousarray(np.broadcast_to(values[n], x.shape),
+                                                 dtype=float) for n in names])
+        self.fused(f, out, *samples)
 
     def _face_shape(self, axis):
         shape = list(self.grid.owned_shape)

@@ -285,7 +285,7 @@ class BandProblem(_Problem):
             self._warn_unresolved_gap(full.energy)
         self.operator = BandModeOperator(self.grid, self.geometry, self.potential,
                                          cfg.mode.order, cfg.numerics.limiter,
-                                         cfg.numerics.flux)
+                                         cfg.numerics.flux, cfg.numerics.backend)
         self.energy = self.operator.energy[(slice(None),) + self.operator.k_region()]
         self.relaxation = self._relaxation()
 

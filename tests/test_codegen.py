@@ -84,3 +84,27 @@ def test_check_catches_a_stale_kernel(tmp_path):
     target.write_text("".join(lines))
     problems = codegen.check(directory)
     assert len(problems) == 1 and "scalar_wigner_1d.py" in problems[0] and "stale" in problems[0]
+
+
+def test_check_catches_an_edited_c_kernel(tmp_path):
+    directory = tmp_path / "_generated"
+    shutil.copytree(codegen.GENERATED_DIRECTORY, directory)
+    target = directory / codegen.C_FILE
+    target.write_text(target.read_text().replace("2 * prod", "3 * prod", 1))
+    problems = codegen.check(directory)
+    assert len(problems) == 1 and codegen.C_FILE in problems[0] and "edited" in problems[0]
+
+
+def test_c_kernel_prints_every_plain_flux_term():
+    """Each generated C velocity sums exactly the plain terms of its grid axis and order."""
+    source = codegen.c_kernel_source()
+    assert source.startswith(codegen.C_HEADER + "\n/* signature: sha256:")
+    for layout in codegen.C_LAYOUTS:
+        module = codegen.band_mode_module(len([d for d in layout if d != "x"]))
+        for order in codegen.C_ORDERS:
+            name = codegen.c_function_name(layout, order)
+            for axis, direction in enumerate(layout):
+                expected = [f.name for f in module.functions
+                            if f.name in {f"order{o}_flux_{direction}" for o in range(order + 1)}]
+                head = f"/* {name}, axis {axis} ({direction}): face velocity = sum of "
+                assert head + (", ".join(expected) or "no terms") + "." in source, head
