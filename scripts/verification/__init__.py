@@ -27,9 +27,10 @@ class Check:
     """One row of output/verification.md.
 
     ``relative``: the error is |measured - prediction| / |prediction| (else absolute).
-    ``kind``: "agree" (pass if error <= tolerance) or "differ" (pass if error > tolerance:
+    ``kind``: "agree" (pass if error <= tolerance), "differ" (pass if error > tolerance:
     used where the physics says a model must *not* reproduce a result, e.g. band mode on a
-    Landau-Zener transition).
+    Landau-Zener transition) or "at_least" (pass if measured >= prediction - tolerance, e.g.
+    an observed convergence order against the scheme's order).
     """
 
     case: str
@@ -50,8 +51,12 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        ok = math.isfinite(self.measured) and self.error <= self.tolerance
-        return ok if self.kind == "agree" else (math.isfinite(self.measured) and not ok)
+        if not math.isfinite(self.measured):
+            return False
+        if self.kind == "at_least":
+            return self.measured >= self.prediction - self.tolerance
+        ok = self.error <= self.tolerance
+        return ok if self.kind == "agree" else not ok
 
 
 @dataclass
