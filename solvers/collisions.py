@@ -11,7 +11,8 @@ targets:
 * :class:`FixedRelaxation`: ``f_eq = f0(eps; mu, T)`` at fixed mu, precomputed once;
 * :class:`ConservingRelaxation`: ``f_eq = f0(eps; mu(x), T)`` with mu(x) solved at each call
   so that ``sum_bands int [dk] f_eq = sum_bands int [dk] f`` for every x (particle number is
-  conserved by R to round-off; Mermin/BGK style);
+  conserved by R to round-off; Mermin/BGK style).  The integrals over k go through a
+  :class:`KSum`, which adds the parts of all MPI ranks when the grid splits k between them;
 * :class:`FieldRenormalisedRelaxation`: ``f_eq = f0(eps + E.Gq.E/2; mu, T)`` (seed 003
   Eq. 9, docs/formulas.md) for a uniform field E(t) given per call.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from mpi4py import MPI
 
 from solvers.config import ConfigError
 
@@ -38,9 +40,10 @@ def fermi_dirac(eps, mu, temperature):
     """Occupation ``1 / (exp((eps - mu)/T) + 1)``, written with tanh to avoid overflow."""
     return 0.5 * (1 - np.tanh(0.5 * (eps - mu) / temperature))
 
-__all__ = ["fermi_dirac", "COLLISION_KINDS", "DENSITY_RTOL", "solve_chemical_potential", "FixedRelaxation",
-           "ConservingRelaxation", "FieldRenormalisedRelaxation", "MatrixRelaxation",
-           "relaxation_from_config"]
+
+__all__ = ["fermi_dirac", "COLLISION_KINDS", "DENSITY_RTOL", "KSum", "solve_chemical_potential",
+           "FixedRelaxation", "ConservingRelaxation", "FieldRenormalisedRelaxation",
+           "MatrixRelaxation", "relaxation_from_config"]
 
 COLLISION_KINDS = ("none", "fixed", "conserving", "field_renormalised", "matrix")
 
@@ -53,9 +56,96 @@ _MAX_ITERATIONS = 200
 _DEGENERACY_TOL = 1e-6
 
 
-def _band_sum(f: np.ndarray, k_weights: np.ndarray) -> np.ndarray:
-    """``sum_bands sum_k w_k f``: contracts the band axis and the trailing k axes of f."""
-    return np.tensordot(f, k_weights, axes=k_weights.ndim).sum(axis=0)
+class KSum:
+    """``sum_bands sum_k w_k a`` of blocks whose k cells may be split between MPI ranks.
+
+    A rank owns the x cells ``[start, stop)`` of an nx-cell axis (one x point without an x
+    axis) times a block of k cells; the DMDA may split k as well as x, so the sum over k at
+    one x adds the parts of several ranks.  Each (x, k) cell belongs to exactly one rank:
+    placing the local sums at their x in a zero array over all nx cells and adding these
+    arrays over the ranks (one allreduce) gives every rank the complete sums, exactly.  The
+    scalar reductions (:meth:`min`, :meth:`max`, :meth:`all`, :attr:`measure`) let the ranks
+    of one solve agree on brackets and stop together.  Without a communicator everything is
+    local: the serial case is the same code.
+
+    Parameters
+    ----------
+    k_weights : ndarray, shape (k_cells)
+        Measures ``prod(k widths) / (2 pi)^dk`` of this rank's k cells.
+    comm : mpi4py.MPI.Comm, optional
+        The ranks that share the phase-space grid; None for one process.
+    x_range : (int, int), optional
+        This rank's x cells ``[start, stop)`` on the global x axis of ``nx`` cells.  None when
+        every rank holds all x cells of its blocks (always so without an x axis).
+    nx : int, optional
+        Number of x cells of the whole grid; needed with ``x_range``.
+
+    Attributes
+    ----------
+    weights : ndarray, shape (k_cells)
+    start : int
+        Global index of this rank's first x cell (0 with ``x_range=None``).
+    measure : float
+        ``sum_k w_k`` over the k cells of all ranks: the k volume / (2 pi)^dk
+        (1/length^dk), the density of one completely filled band.
+    """
+
+    def __init__(self, k_weights, comm=None, x_range=None, nx: int | None = None):
+        self.weights = np.asarray(k_weights, dtype=float)
+        self.comm, self.x_range, self.nx = comm, x_range, nx
+        self.start = 0 if x_range is None else int(x_range[0])
+        if x_range is not None and not (nx is not None and 0 <= x_range[0] < x_range[1] <= nx):
+            raise ValueError(f"x_range = {tuple(x_range)!r}, nx = {nx!r}: expected owned x "
+                             "cells [start, stop) inside [0, nx)")
+        self.measure = float(self.reduce(np.ones((1,) + self.weights.shape))[self.start])
+
+    def _allreduce(self, value, op):
+        return value if self.comm is None else self.comm.allreduce(value, op=op)
+
+    def reduce(self, a: np.ndarray) -> np.ndarray:
+        """Sums at every x cell of the grid, on every rank (collective).
+
+        Parameters
+        ----------
+        a : ndarray, shape (bands, [x_owned,] *k_cells)
+            This rank's block, the x axis absent for uniform problems (then, with an
+            ``x_range``, the sums are the same at every owned x).
+
+        Returns
+        -------
+        ndarray, shape (nx,)
+            ``sum_bands sum_k w_k a``; nx is the block's x size (1 without x axis) when
+            ``x_range`` is None.
+        """
+        summed = a.sum(axis=0)
+        k_axes = tuple(range(summed.ndim - self.weights.ndim, summed.ndim))
+        local = np.tensordot(summed, self.weights, axes=(k_axes, tuple(range(len(k_axes)))))
+        if self.x_range is None:
+            full = np.array(local, dtype=float).reshape(-1)
+        else:
+            full = np.zeros(self.nx)
+            full[slice(*self.x_range)] = local
+        if self.comm is not None:
+            self.comm.Allreduce(MPI.IN_PLACE, full, op=MPI.SUM)
+        return full
+
+    def __call__(self, a: np.ndarray) -> np.ndarray:
+        """Sums at this rank's x cells (collective): shape (x_owned) (``()`` without x)."""
+        x_shape = a.shape[1:a.ndim - self.weights.ndim]
+        owned = slice(None) if self.x_range is None else slice(*self.x_range)
+        return self.reduce(a)[owned].reshape(x_shape)
+
+    def min(self, values) -> float:
+        """Smallest of ``values`` on all ranks (+inf if empty everywhere)."""
+        return self._allreduce(float(np.min(values, initial=np.inf)), MPI.MIN)
+
+    def max(self, values) -> float:
+        """Largest of ``values`` on all ranks (-inf if empty everywhere)."""
+        return self._allreduce(float(np.max(values, initial=-np.inf)), MPI.MAX)
+
+    def all(self, flags) -> bool:
+        """Whether ``flags`` are all true on every rank."""
+        return self._allreduce(bool(np.all(flags)), MPI.LAND)
 
 
 def _over_x(a: np.ndarray, k_ndim: int) -> np.ndarray:
@@ -68,6 +158,11 @@ def _occupation_slope(occupation: np.ndarray, temperature: float) -> np.ndarray:
     return occupation * (1 - occupation) / temperature
 
 
+def _as_k_sum(k_weights) -> KSum:
+    """A :class:`KSum` as given, or a serial one over plain k-cell measures."""
+    return k_weights if isinstance(k_weights, KSum) else KSum(k_weights)
+
+
 def solve_chemical_potential(energy, k_weights, density, temperature, guess=None):
     """Chemical potential mu(x) with ``sum_bands int [dk] f0(eps; mu(x), T) = n(x)``.
 
@@ -75,16 +170,19 @@ def solve_chemical_potential(energy, k_weights, density, temperature, guess=None
     (exact in the non-degenerate tail, where n_eq grows as exp(mu/T)) inside a bracket that
     is shrunk at every iterate; a step leaving the bracket is replaced by bisection.  Stops
     where ``|n_eq - n| <= DENSITY_RTOL * n + eps_machine * bands * sum(w)`` (the floor is the
-    round-off of f0 summed over k) or where the bracket is a few ulps of mu wide.
+    round-off of f0 summed over k) or where the bracket is a few ulps of mu wide.  With a
+    :class:`KSum` on a communicator the call is collective: sums, bracket and stopping test
+    cover the k cells of all ranks, which iterate together.
 
     Parameters
     ----------
     energy : ndarray, shape (bands, *k_cells)
-        Band energies (energy unit).
-    k_weights : ndarray, shape (k_cells)
-        Cell measures ``prod(k widths) / (2 pi)^dk``.
+        Band energies on this rank's k cells (energy unit).
+    k_weights : ndarray, shape (k_cells), or KSum
+        Cell measures ``prod(k widths) / (2 pi)^dk`` (serial), or a :class:`KSum` over them
+        when k may be split between ranks.
     density : ndarray, shape (x_cells) (``()`` for one point)
-        Target density n(x) (1/length^dk).
+        Target density n(x) at this rank's x cells (1/length^dk).
     temperature : float
         T > 0 (energy unit).
     guess : float or ndarray broadcastable to density.shape, optional
@@ -99,42 +197,46 @@ def solve_chemical_potential(energy, k_weights, density, temperature, guess=None
     Raises
     ------
     ValueError
-        If some n(x) is not inside ``(0, bands * sum(w))``: no chemical potential exists.
+        If some n(x) is not inside ``(0, bands * sum(w))``: no chemical potential exists
+        (raised on every rank when some rank has such an n).
     """
+    k_sum = _as_k_sum(k_weights)
     energy = np.asarray(energy, dtype=float)
-    k_weights = np.asarray(k_weights, dtype=float)
     density = np.asarray(density, dtype=float)
-    x_shape, k_ndim = density.shape, k_weights.ndim
-    capacity = energy.shape[0] * k_weights.sum()
+    x_shape, k_ndim = density.shape, k_sum.weights.ndim
+    capacity = energy.shape[0] * k_sum.measure
     outside = ~((density > 0) & (density < capacity))
-    if np.any(outside):
-        where = tuple(int(i) for i in np.argwhere(outside)[0])
+    if not k_sum.all(~outside):  # every rank raises: none is left waiting in a reduction
+        where = "a density on another rank"
+        if np.any(outside):
+            index = tuple(np.argwhere(outside)[0])
+            where = (f"density n = {float(density[index])!r} at x index "
+                     f"{tuple(int(i) + k_sum.start for i in index)}")
         raise ValueError(
-            f"density n = {float(density[where])!r} at x index {where}: no chemical potential "
-            f"exists, expected 0 < n < bands * k measure = {float(capacity)!r} (the distribution "
-            "is empty, negative or overfilled)")
+            f"{where}: no chemical potential exists, expected 0 < n < bands * k measure = "
+            f"{float(capacity)!r} (the distribution is empty, negative or overfilled)")
     eps = energy.reshape(energy.shape[:1] + (1,) * len(x_shape) + energy.shape[1:])
 
     # f0 <= exp((mu - eps_min)/T) and 1 - f0 <= exp((eps_max - mu)/T) bound n_eq from both
-    # sides, so [lo, hi] contains the root.
-    occupied = energy[:, k_weights > 0]
+    # sides, so [lo, hi] contains the root (eps_min, eps_max over the k cells of all ranks).
+    occupied = energy[:, k_sum.weights > 0]
     fraction = density / capacity
-    lo = occupied.min() + temperature * np.log(fraction)
-    hi = occupied.max() - temperature * np.log1p(-fraction)
+    lo = k_sum.min(occupied) + temperature * np.log(fraction)
+    hi = k_sum.max(occupied) - temperature * np.log1p(-fraction)
     mu = np.clip(np.broadcast_to(0.5 * (lo + hi) if guess is None else guess, x_shape),
                  lo, hi)
     floor = np.finfo(float).eps * capacity
     for _ in range(_MAX_ITERATIONS):
         occupation = fermi_dirac(eps, _over_x(mu, k_ndim), temperature)
-        n_eq = _band_sum(occupation, k_weights)
+        n_eq = k_sum(occupation)
         residual = n_eq - density
         done = ((np.abs(residual) <= DENSITY_RTOL * density + floor)
                 | (hi - lo <= 4 * np.spacing(np.abs(mu))))
-        if np.all(done):
+        if k_sum.all(done):
             return mu, occupation
         lo = np.where(residual < 0, mu, lo)
         hi = np.where(residual > 0, mu, hi)
-        slope = _band_sum(_occupation_slope(occupation, temperature), k_weights)
+        slope = k_sum(_occupation_slope(occupation, temperature))
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = mu - (np.log(n_eq) - np.log(density)) * n_eq / slope
         inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
@@ -285,8 +387,9 @@ class ConservingRelaxation(_BandRelaxation):
     Parameters
     ----------
     energy : ndarray, shape (bands, *k_cells)
-    k_weights : ndarray, shape (k_cells)
-        k-cell measures ``prod(k widths) / (2 pi)^dk``.
+    k_weights : ndarray, shape (k_cells), or KSum
+        k-cell measures ``prod(k widths) / (2 pi)^dk`` (serial), or a :class:`KSum` over
+        them when the grid may split k between MPI ranks (then every call is collective).
     tau : float
     mu : float
         Starting guess of the chemical potential (energy unit).
@@ -302,17 +405,17 @@ class ConservingRelaxation(_BandRelaxation):
     def __init__(self, energy, k_weights, tau: float, mu: float, temperature: float,
                  x_axes: int = 0):
         super().__init__(energy, tau, mu, temperature, x_axes)
-        self.k_weights = np.asarray(k_weights, dtype=float)
-        if self.k_weights.shape != self.energy.shape[1:]:
-            raise ValueError(f"k_weights of shape {self.k_weights.shape}: expected the k cells "
-                             f"{self.energy.shape[1:]} of the energy")
+        self.k_sum = _as_k_sum(k_weights)
+        if self.k_sum.weights.shape != self.energy.shape[1:]:
+            raise ValueError(f"k_weights of shape {self.k_sum.weights.shape}: expected the k "
+                             f"cells {self.energy.shape[1:]} of the energy")
         self.chemical_potential = np.asarray(self.mu)
 
     def equilibrium(self, f: np.ndarray, field=None) -> np.ndarray:
         """f0(eps; mu(x), T) with the density of f; updates :attr:`chemical_potential`."""
-        density = _band_sum(f, self.k_weights)
+        density = self.k_sum(f)
         self.chemical_potential, occupation = solve_chemical_potential(
-            self.energy, self.k_weights, density, self.temperature,
+            self.energy, self.k_sum, density, self.temperature,
             guess=self.chemical_potential)
         return occupation
 
@@ -325,12 +428,12 @@ class ConservingRelaxation(_BandRelaxation):
         ``X = (rhs + (rate/shift) P rhs) / (shift + rate)``, exactly.
         """
         self._check_block(rhs)
-        k_ndim = self.k_weights.ndim
+        k_ndim = self.k_sum.weights.ndim
         mu = np.broadcast_to(self.chemical_potential, rhs.shape[1:1 + self.x_axes])
         slope = _occupation_slope(fermi_dirac(self._with_x_axes(self.energy),
                                               _over_x(mu, k_ndim), self.temperature),
                                   self.temperature)
-        ratio = _band_sum(rhs, self.k_weights) / _band_sum(slope, self.k_weights)
+        ratio = self.k_sum(rhs) / self.k_sum(slope)
         projected = slope * _over_x(ratio, k_ndim)
         return (rhs + (self.rate / shift) * projected) / (shift + self.rate)
 
@@ -433,8 +536,8 @@ def relaxation_from_config(kind: str, tau, tau_inter=None, mu=0.0, temperature=N
         T > 0 (energy unit).
     energy : ndarray, shape (bands, *k_cells)
         Band energies; needed by the band kinds.
-    k_weights : ndarray, shape (k_cells)
-        k-cell measures; needed by "conserving".
+    k_weights : ndarray, shape (k_cells), or KSum
+        k-cell measures, or a :class:`KSum` over them across ranks; needed by "conserving".
     band_normalised_metric : ndarray, shape (dk, dk, *k_cells, bands)
         Gq in BandGeometry layout; needed by "field_renormalised".
     hamiltonian : ndarray, shape (*k_cells, N, N)

@@ -131,30 +131,20 @@ def select_bands(geometry, bands):
         for f in dataclasses.fields(geometry)})
 
 
-class KReduction:
-    """Integrals over k (and sums over bands) of owned blocks, assembled over all ranks.
+def grid_k_sum(grid: PhaseSpaceGrid):
+    """:class:`solvers.collisions.KSum` over the owned k cells of ``grid``, on its ranks.
 
-    ``reduce(a)`` for ``a`` of shape (bands, [nx_owned,] *k_owned) returns the global
-    ``int dk/(2 pi)^dk sum_n a`` as an array (nx,) when x exists, else shape (1,).
+    ``reduce(a)`` of a block ``a`` of shape (bands, [nx_owned,] *k_owned) is the global
+    ``int dk/(2 pi)^dk sum_n a``, shape (nx,) with x (else (1,)), on every rank; calling it
+    gives the owned x cells' part (the conserving relaxation's density).
     """
+    from solvers.collisions import KSum
 
-    def __init__(self, grid: PhaseSpaceGrid):
-        self.grid = grid
-        weights = np.ones(())
-        for axis in grid.k_axes:
-            weights = np.multiply.outer(weights, grid.owned_cells(axis)[1] / (2 * np.pi))
-        self.weights = weights
-        self.nx = grid.sizes[0] if grid.has_x else 1
-        self.xs, self.xe = grid.ranges[0] if grid.has_x else (0, 1)
-        self.mpi = grid.comm.tompi4py()
-
-    def reduce(self, a: np.ndarray) -> np.ndarray:
-        summed = a.sum(axis=0)
-        k_axes = tuple(range(summed.ndim - self.weights.ndim, summed.ndim))
-        local = np.tensordot(summed, self.weights, axes=(k_axes, tuple(range(len(k_axes)))))
-        full = np.zeros(self.nx)
-        full[self.xs:self.xe] = local
-        return self.mpi.allreduce(full, op=MPI.SUM)
+    weights = np.ones(())
+    for axis in grid.k_axes:
+        weights = np.multiply.outer(weights, grid.owned_cells(axis)[1] / (2 * np.pi))
+    x_range, nx = (grid.ranges[0], grid.sizes[0]) if grid.has_x else (None, None)
+    return KSum(weights, grid.comm.tompi4py(), x_range, nx)
 
 
 class _Problem:
@@ -165,7 +155,7 @@ class _Problem:
 
         self.grid = PhaseSpaceGrid(axes, dof=dof, stencil_width=STENCIL_WIDTH, comm=comm)
         self.potential = potential_from_config(scaled_fields(cfg.fields, scale))
-        self.reduction = KReduction(self.grid)
+        self.reduction = grid_k_sum(self.grid)
         self.local = self.grid.da.createLocalVec()
 
     def field(self, t):
@@ -317,14 +307,8 @@ class BandProblem(_Problem):
             (slice(None), slice(None)) + self.operator.k_region()]
         return relaxation_from_config(
             c.kind, c.tau, mu=c.mu, temperature=c.temperature, energy=self.energy,
-            k_weights=self.reduction_weights(), band_normalised_metric=gq,
+            k_weights=self.reduction, band_normalised_metric=gq,
             x_axes=int(self.grid.has_x))
-
-    def reduction_weights(self):
-        weights = np.ones(())
-        for axis in self.grid.k_axes:
-            weights = np.multiply.outer(weights, self.grid.owned_cells(axis)[1] / (2 * np.pi))
-        return weights
 
     def explicit_rate(self, t, u, out, include_relaxation: bool):
         """``out = -div J (+ R[f])`` for the TS right-hand side."""

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
+from mpi4py import MPI
 from scipy.integrate import solve_ivp
 
 from moyal.geometry import band_geometry
 from moyal.models import get_model
 from solvers.collisions import fermi_dirac
 from solvers.collisions import (ConservingRelaxation, FieldRenormalisedRelaxation,
-                                FixedRelaxation, MatrixRelaxation, relaxation_from_config,
+                                FixedRelaxation, KSum, MatrixRelaxation, relaxation_from_config,
                                 solve_chemical_potential)
 from solvers.config import ConfigError
 
@@ -131,6 +132,37 @@ def test_chemical_potential_solver_from_a_far_guess():
     np.testing.assert_allclose(mu[:3], mu_true[:3], rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.einsum("bxk,k->x", occupation, weights), density,
                                rtol=1e-14)
+
+
+@pytest.mark.parametrize("comm", [None, MPI.COMM_SELF])
+def test_k_sum_on_one_process_is_the_weighted_band_sum(comm):
+    energy, weights = two_band_chain(16)
+    f = np.random.default_rng(8).uniform(0, 1, (2, 5, 16))
+    k_sum = KSum(weights, comm)
+    assert abs(k_sum.measure - 1.0) <= 1e-15  # the whole zone: dk / (2 pi) summed
+    np.testing.assert_allclose(k_sum(f), np.einsum("bxk,k->x", f, weights), rtol=1e-15)
+    np.testing.assert_allclose(k_sum(f[:, 0]), np.einsum("bk,k->", f[:, 0], weights),
+                               rtol=1e-15)
+    assert k_sum(f[:, 0]).shape == ()
+    assert (k_sum.min(energy), k_sum.max(energy)) == (energy.min(), energy.max())
+    assert k_sum.all([True, True]) and not k_sum.all([True, False])
+    # owned x cells [1, 4) of 6: reduce places the sums there, zeros at the other ranks' x
+    placed = KSum(weights, comm, x_range=(1, 4), nx=6)
+    expected = np.zeros(6)
+    expected[1:4] = np.einsum("bxk,k->x", f[:, :3], weights)
+    np.testing.assert_allclose(placed.reduce(f[:, :3]), expected, rtol=1e-15)
+    np.testing.assert_allclose(placed(f[:, :3]), expected[1:4], rtol=1e-15)
+    with pytest.raises(ValueError, match="x_range"):
+        KSum(weights, comm, x_range=(3, 7), nx=6)
+
+
+def test_conserving_relaxation_with_a_serial_k_sum_equals_plain_weights():
+    energy, weights = two_band_chain(32)
+    f = np.random.default_rng(9).uniform(0.1, 0.9, (2, 3, 32))
+    plain = ConservingRelaxation(energy, weights, TAU, MU, TEMPERATURE, x_axes=1)
+    summed = ConservingRelaxation(energy, KSum(weights), TAU, MU, TEMPERATURE, x_axes=1)
+    np.testing.assert_array_equal(summed(f), plain(f))
+    np.testing.assert_array_equal(summed.solve_shifted(2.0, f), plain.solve_shifted(2.0, f))
 
 
 def test_conserving_shifted_solve_inverts_the_jacobian():

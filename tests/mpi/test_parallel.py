@@ -13,7 +13,9 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from solvers import config
+from solvers.collisions import KSum, fermi_dirac, solve_chemical_potential
 from solvers.grid import Axis, PhaseSpaceGrid
+from solvers.problem import BandProblem
 from solvers.run import simulate
 
 pytestmark = pytest.mark.mpi
@@ -103,9 +105,12 @@ PARALLEL_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PARALLEL_CASES))
-def test_two_ranks_match_one_rank_to_1e12(name):
-    tables = PARALLEL_CASES[name]
+def run_on_one_and_two_ranks(tables):
+    """Simulate ``tables`` on all ranks and on each rank alone.
+
+    Returns (parallel summary, parallel final f, serial summary, serial final f, directory);
+    rank r's serial run is written to ``ser<r>.h5`` in the directory shared by the ranks.
+    """
     tmp = shared_tmpdir()
     rank = MPI.COMM_WORLD.Get_rank()
     quiet = {"output_every": 4, "progress_every": 10**6, "overwrite": True}
@@ -114,7 +119,13 @@ def test_two_ranks_match_one_rank_to_1e12(name):
     serial, final_ser = simulate(cfg, tmp / f"ser{rank}.h5", PETSc.COMM_SELF, stream=None)
     assert parallel["ranks"] == 2 and serial["ranks"] == 1
     assert parallel["steps"] == serial["steps"] > 0
-    if rank == 0:
+    return parallel, final_par, serial, final_ser, tmp
+
+
+@pytest.mark.parametrize("name", sorted(PARALLEL_CASES))
+def test_two_ranks_match_one_rank_to_1e12(name):
+    _, final_par, _, final_ser, tmp = run_on_one_and_two_ranks(PARALLEL_CASES[name])
+    if MPI.COMM_WORLD.Get_rank() == 0:
         scale = np.max(np.abs(final_ser))
         assert np.max(np.abs(final_par - final_ser)) <= 1e-12 * scale
         import h5py
@@ -125,4 +136,96 @@ def test_two_ranks_match_one_rank_to_1e12(name):
             for task in ("density", "current", "band_energy"):
                 a, b = h5["tasks"][task][:], ser["tasks"][task][:]
                 assert np.max(np.abs(a - b)) <= 1e-12 * max(np.max(np.abs(b)), 1e-300), task
+    MPI.COMM_WORLD.Barrier()
+
+
+# Conserving relaxation where the DMDA splits a k axis between the two ranks: mu(x) is set by
+# the density summed over the bands and ALL k cells of x, so each rank holds only part of it.
+K_SPLIT_CONSERVING_CASES = {
+    "x_kx_ky": {
+        "model": {"name": "qwz", "parameters": {"m": -1.5, "g": 0.3}},
+        "mode": {"order": 1},
+        "fields": {"E": [0.05, 0.02],
+                   "potential": [{"kind": "cosine", "amplitude": 0.05, "q": 2 * np.pi / 20}]},
+        "grid": {"x": "periodic", "nx": 8, "x_max": 20.0, "nk": [16, 16]},
+        "initial": {"kind": "packet", "x_center": 10.0, "x_width": 3.0, "mu": 0.2},
+        "collisions": {"kind": "conserving", "tau": 0.5, "mu": 0.2},
+        "run": {"t_end": 1.5},
+    },
+    "x_kx": {
+        "model": {"name": "rice_mele"},
+        "mode": {"order": 2},
+        "fields": {"E": 0.05,
+                   "potential": [{"kind": "cosine", "amplitude": 0.1, "q": 2 * np.pi / 16}]},
+        "grid": {"x": "periodic", "nx": 8, "x_max": 16.0, "nk": [32]},
+        "initial": {"kind": "packet", "x_center": 8.0, "mu": 0.0},
+        "collisions": {"kind": "conserving", "tau": 0.5, "mu": 0.0},
+        "run": {"t_end": 1.5},
+    },
+    "kx_ky": {
+        "model": {"name": "qwz", "parameters": {"m": -1.5, "g": 0.3}},
+        "mode": {"order": 1},
+        "fields": {"E": [0.1, 0.05]},
+        "grid": {"nk": [16, 16]},
+        "initial": {"kind": "band_window", "band": 0, "k_center": [0.5, 0.0],
+                    "k_width": 0.8},
+        "collisions": {"kind": "conserving", "tau": 0.5, "mu": -0.5},
+        "run": {"t_end": 1.5},
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(K_SPLIT_CONSERVING_CASES))
+def test_conserving_relaxation_with_k_split_between_ranks_matches_one_rank(name):
+    tables = K_SPLIT_CONSERVING_CASES[name]
+    grid = BandProblem(config.from_dict(tables), PETSc.COMM_WORLD).grid
+    assert any(grid.ranges[axis] != (0, grid.sizes[axis]) for axis in grid.k_axes), \
+        grid.ranges  # this rank owns part of the k cells only
+    parallel, final_par, serial, final_ser, _ = run_on_one_and_two_ranks(tables)
+    assert parallel["number_drift"] <= 1e-12 and serial["number_drift"] <= 1e-12
+    # rank 0 holds both gathered states; every rank asserts, so a failure keeps them in step
+    difference = MPI.COMM_WORLD.bcast(
+        np.max(np.abs(final_par - final_ser)) / np.max(np.abs(final_ser))
+        if MPI.COMM_WORLD.Get_rank() == 0 else None, root=0)
+    assert difference <= 1e-12, difference
+
+
+# Owned (x, k) blocks of an 8 x 24 grid on 2 ranks: k split (each rank holds every x), or x
+# split (each rank holds every k).
+SPLITS = {"k": lambda r: ((0, 8), (12 * r, 12 * r + 12)),
+          "x": lambda r: ((4 * r, 4 * r + 4), (0, 24))}
+
+
+@pytest.mark.parametrize("split", sorted(SPLITS))
+def test_chemical_potential_on_split_blocks_equals_the_serial_solve(split):
+    rank = MPI.COMM_WORLD.Get_rank()
+    nk, temperature = 24, 0.2
+    k = -np.pi + 2 * np.pi * (np.arange(nk) + 0.5) / nk
+    energy = np.array([1.5 * np.sin(k) - 1.5, 0.8 * np.cos(k) + 1.2 + 0.3 * np.sin(k)])
+    weights = np.full(nk, 1.0 / nk)
+    # band 0 = 1.5 sin k - 1.5 has its minimum in the lower half of k only: with k split, a
+    # bracket from one rank's energies would miss the dilute roots.  mu from far below to
+    # far above the bands; each rank's x cells have different mu when x is split.
+    mu_true = np.array([-4.0, -2.5, -0.3, 0.0, 0.6, 1.1, 2.9, 4.2])
+    density = np.einsum("bxk,k->x", fermi_dirac(energy[:, None], mu_true[None, :, None],
+                                                temperature), weights)
+    mu_serial, occupation_serial = solve_chemical_potential(energy, weights, density,
+                                                            temperature, guess=0.0)
+    (xs, xe), (ks, ke) = SPLITS[split](rank)
+    k_sum = KSum(weights[ks:ke], MPI.COMM_WORLD, (xs, xe), 8)
+    assert k_sum.measure == pytest.approx(1.0, abs=1e-15)
+    mu, occupation = solve_chemical_potential(energy[:, ks:ke], k_sum, density[xs:xe],
+                                              temperature, guess=0.0)
+    np.testing.assert_allclose(occupation, occupation_serial[:, xs:xe, ks:ke], rtol=0,
+                               atol=1e-14)
+    # mu = 4.2 lies 11 T above the top band: the density fixes it to ~T * 1e-14 / holes only
+    resolved = mu_true[xs:xe] < 3.0
+    np.testing.assert_allclose(mu[resolved], mu_serial[xs:xe][resolved], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(mu_serial[:7], mu_true[:7], rtol=0, atol=1e-12)
+    # an empty x cell (rank 1's alone when x is split): every rank raises, none is left
+    # waiting in a reduction
+    empty = density.copy()
+    empty[7] = 0.0
+    with pytest.raises(ValueError, match="no chemical potential exists"):
+        solve_chemical_potential(energy[:, ks:ke], k_sum, empty[xs:xe], temperature)
     MPI.COMM_WORLD.Barrier()
