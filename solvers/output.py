@@ -290,6 +290,7 @@ class Writer:
                                  f"{field_shape}")
         self.phase_space = [n for n, (kind, _, _) in self.tasks.items() if kind == "phase_space"]
         self.main = self.rank_file = None
+        self.closed = False
         resumes_auto = resume is not None and mode == "auto"  # the stored mode decides
         requested = "auto" if resumes_auto else resolve_mode(mode, int(np.prod(field_shape)))
         blocks = self.comm.allgather([[int(s), int(e)] for s, e in grid.ranges])
@@ -461,22 +462,33 @@ class Writer:
         self._collective_check(error)
         self.count += 1
 
-    def close(self):
-        """Close this rank's files (idempotent)."""
+    def close(self, synchronise: bool = True):
+        """Close this rank's files (idempotent).
+
+        With ``synchronise`` (collective) no rank returns before every rank has closed its
+        files, so a reader started right after (rank 0 post-processing, a resume on another
+        rank count) never meets a file another rank still holds open (HDF5 file locks).
+        """
+        if self.closed:
+            return
         for h5 in (self.main, self.rank_file):
             if h5 is not None:
                 h5.close()
         self.main = self.rank_file = None
+        self.closed = True  # on every rank, whether or not it held a file (gathered mode)
+        if synchronise:
+            self.comm.Barrier()
 
     def _collective_check(self, error):
         try:
             raise_collectively(self.comm, error)
         except BaseException:
-            self.close()
+            self.close(synchronise=False)
             raise
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, value, traceback):
+        # after an exception on this rank alone a barrier could wait forever
+        self.close(synchronise=kind is None)
