@@ -93,7 +93,8 @@ def main(argv=None) -> int:
             lines += [f"![{p.name}](verification/{p.name})" for p in plots]
         (out / "verification.md").write_text("\n".join(lines) + "\n")
         (out / "verification.json").write_text(json.dumps(
-            [{**c.__dict__, "error": c.error, "passed": c.passed} for c in checks], indent=1))
+            [{**c.__dict__, "error": c.error, "passed": c.passed} for c in checks], indent=1,
+            default=lambda value: value.item()))  # numpy scalars
         print(f"wrote {out / 'verification.md'}: {len(checks) - len(failed)}/{len(checks)} "
               "checks pass")
     ok = all(c.passed for c in checks) and bool(checks)

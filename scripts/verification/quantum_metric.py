@@ -218,7 +218,7 @@ def tau_scan_case(ctx):
     import matplotlib.pyplot as plt
 
     case = "quantum_metric_tau_scan"
-    mu, temperature, nk = 0.8, 0.1, [1024]
+    mu, temperature, nk = 0.8, 0.1, [2048]
     taus = np.array([2.0, 3.0, 4.0, 6.0, 8.0])
     forms = tau0_forms(RICE_MELE, nk, mu, temperature)
     laurent = forms["laurent_r1"]
@@ -233,8 +233,8 @@ def tau_scan_case(ctx):
         simulated.append(sim2[0] - tau ** 2 * drude2 - tau * bcd)
         exact.append(ex2[0] - tau ** 2 * drude2 - tau * bcd)
     simulated, exact = np.array(simulated), np.array(exact)
-    # c(tau) = c + d/tau + e/tau^2 + ...: quadratic in 1/tau through the scan
-    design = np.vander(1.0 / taus, 3, increasing=True)
+    # c(tau) = c + d/tau + e/tau^2 + f/tau^3 + ... (Laurent tail of the exact response)
+    design = np.vander(1.0 / taus, 4, increasing=True)
     c_sim = np.linalg.lstsq(design, simulated, rcond=None)[0][0]
     c_fit_exact = np.linalg.lstsq(design, exact, rcond=None)[0][0]
     c_matrix = forms["matrix_r1"][0, 0, 0]
@@ -244,8 +244,8 @@ def tau_scan_case(ctx):
                     "Laurent c", c_matrix, float(c_sim), 0.05)]
     for tau, s_value, e_value in zip(taus, simulated, exact):
         checks.append(Check(case, f"Rice-Mele tau={tau:g}: sigma2 - tau^2 NLD, simulation vs "
-                            "exact (error relative to sigma2 would be smaller)",
-                            float(e_value), float(s_value), 0.05))
+                            "exact (the error relative to sigma2 is smaller)",
+                            float(e_value), float(s_value), 1e-3))
     for name in FORMS + tuple(BAND_FORMS):
         value = forms[name][0, 0, 0]
         checks.append(Check(case, f"Rice-Mele: simulated tau^0 vs {name.upper()} (absolute, "
@@ -280,11 +280,12 @@ def models_case(ctx):
     case = "quantum_metric_2d"
     checks = []
     tau = 2.0
-    runs = (("QWZ", QWZ, 0.5, 0.2, None, [0.005, 0.0]),
-            ("toy003 t/v=0.5", TOY003, 0.15, 0.05, 0.0, [0.0, 0.002]))
-    for label, model, mu, temperature, reference, field in runs:
+    # (label, model, mu, T, mu_reference, field, grids); the 4x4 toy model is 4x the cost
+    runs = (("QWZ", QWZ, 0.5, 0.2, None, [0.005, 0.0], (64, 128)),
+            ("toy003 t/v=0.5", TOY003, 0.15, 0.05, 0.0, [0.0, 0.002], (64,)))
+    for label, model, mu, temperature, reference, field, grids in runs:
         errors = []
-        for n in (64, 128):
+        for n in grids:
             ctx.log(f"  {label} {n}^2")
             sim1, sim2 = simulated_response(ctx, f"{label.split()[0]}{n}", model, [n, n], mu,
                                             temperature, tau, field, mu_reference=reference)
@@ -294,14 +295,15 @@ def models_case(ctx):
             name = "xy"[index]
             errors.append(abs(sim2[index] - ex2[index]) / abs(ex2[index]))
             ctx.log(f"    sigma1 {sim1} vs {ex1}; sigma2 {sim2} vs {ex2}")
-        checks += [Check(case, f"{label} 128^2, tau={tau:g}: matrix-mode sigma1_{name} vs exact",
+        checks += [Check(case, f"{label} {n}^2, tau={tau:g}: matrix-mode sigma1_{name} vs exact",
                          float(ex1[index]), float(sim1[index]), 2e-3),
-                   Check(case, f"{label} 128^2, tau={tau:g}: matrix-mode sigma2_{name} vs exact",
-                         float(ex2[index]), float(sim2[index]), 0.1),
-                   Check(case, f"{label}: observed order of the sigma2_{name} error, 64^2 -> "
-                         "128^2 (MUSCL, second order)", 2.0,
-                         float(np.log2(errors[0] / errors[1])), 0.3, relative=False,
-                         kind="at_least")]
+                   Check(case, f"{label} {n}^2, tau={tau:g}: matrix-mode sigma2_{name} vs exact",
+                         float(ex2[index]), float(sim2[index]), 0.1)]
+        if len(grids) > 1:
+            checks.append(Check(case, f"{label}: observed order of the sigma2_{name} error, "
+                                f"{grids[0]}^2 -> {grids[1]}^2 (MUSCL, second order)", 2.0,
+                                float(np.log2(errors[0] / errors[1])), 0.3, relative=False,
+                                kind="at_least"))
     # the toy model's sigma_xyy (seed 003's sigma^qm_xy) for every form, T = 0.01
     ratios = (0.5, 1.0, 2.0)
     names = FORMS + tuple(BAND_FORMS) + tuple(f"matrix_r{r:g}" for r in ratios)
