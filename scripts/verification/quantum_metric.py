@@ -213,6 +213,16 @@ def fast_case(ctx):
     return checks
 
 
+def _finish(ctx, figure, labels, filename):
+    """Axis labels (x, y, title), legend, and save to the report's plot directory."""
+    axis = figure.axes[0]
+    axis.set_xlabel(labels[0])
+    axis.set_ylabel(labels[1])
+    axis.set_title(labels[2])
+    axis.legend(fontsize=7)
+    save_figure(ctx, figure, filename)
+
+
 def tau_scan_case(ctx):
     """Rice-Mele chain: c_sim(tau) = sigma2_sim - tau^2 NLD, extrapolated to 1/tau -> 0."""
     import matplotlib.pyplot as plt
@@ -262,11 +272,10 @@ def tau_scan_case(ctx):
     for name, colour in styles.items():
         axis.axhline(forms[name][0, 0, 0], color=colour, ls="--", lw=1, label=name.upper())
     axis.axhline(c_matrix, color="k", ls=":", label="matrix mode tau^0 (closed form)")
-    axis.set_xlabel("1 / tau  (eV / hbar)")
-    axis.set_ylabel("sigma2_xxx - tau^2 sigma_NLD  (e^3 nm^2 / (hbar eV))")
-    axis.set_title("tilted Rice-Mele chain, relaxation to f0(H0), tau_inter = tau")
-    axis.legend(fontsize=7)
-    save_figure(ctx, figure, "quantum_metric_tau_scan.png")
+    _finish(ctx, figure, ("1 / tau  (eV / hbar)",
+                          "sigma2_xxx - tau^2 sigma_NLD  (e^3 nm^2 / (hbar eV))",
+                          "tilted Rice-Mele chain, relaxation to f0(H0), tau_inter = tau"),
+            "quantum_metric_tau_scan.png")
     return checks
 
 
@@ -326,11 +335,9 @@ def models_case(ctx):
         axis.plot(tilts, values[name], "o-" if name.startswith("matrix") else "s--",
                   label=name.upper() if not name.startswith("matrix") else
                   f"matrix mode, tau_inter = {name[8:]} tau")
-    axis.set_xlabel("t / v")
-    axis.set_ylabel("tau^0 sigma_xyy  (e^3 / (hbar eV))")
-    axis.set_title("seed 003 toy model, mu = 0.15 eV, T = 0.01 eV")
-    axis.legend(fontsize=7)
-    save_figure(ctx, figure, "quantum_metric_toy003.png")
+    _finish(ctx, figure, ("t / v", "tau^0 sigma_xyy  (e^3 / (hbar eV))",
+                          "seed 003 toy model, mu = 0.15 eV, T = 0.01 eV"),
+            "quantum_metric_toy003.png")
     return checks
 
 
