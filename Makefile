@@ -28,8 +28,7 @@ check-kernels: install
 	$(PY) -m moyal.codegen check
 
 bench: install
-	@mkdir -p output
-	$(PY) -m scripts.bench_kspace --out output/bench.json
+	$(PY) -m scripts.bench --out output
 
 verify: install
 	$(MPIRUN) -n $(NP) $(PY) -m scripts.verify --out output
