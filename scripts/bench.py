@@ -274,8 +274,11 @@ void triad(double *a, const double *b, const double *c, double s, size_t n)
 
 
 def compiled_triad(scratch: Path):
-    """ctypes triad from the system C compiler (-O2), or None without one."""
-    compiler = shutil.which("cc") or shutil.which("gcc")
+    """ctypes triad compiled -O2 by the compiler that builds the fused kernels (the venv's
+    mpicc), else the system cc; None without either."""
+    venv_mpicc = Path(sys.executable).parent / "mpicc"
+    compiler = (str(venv_mpicc) if venv_mpicc.exists() else None) \
+        or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         return None
     source, library = scratch / "triad.c", scratch / "libtriad.so"
