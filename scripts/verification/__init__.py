@@ -121,6 +121,23 @@ def simulate_tables(ctx: Context, name: str, scale: float = 1.0, **tables):
     return summary, final, out
 
 
+def field_sweep(ctx: Context, name: str, scales, strength: float, window: float, **tables):
+    """(sigma1, sigma2) from one run per field scale: steady currents (minus the t = 0
+    current, averaged over ``window``) combined by Richardson symmetric differences.
+
+    ``tables`` configure the run at scale 1 with fields.E of magnitude ``strength``; shapes
+    as :func:`solvers.observables.symmetric_differences` returns them.
+    """
+    import numpy as np
+
+    from solvers.observables import symmetric_differences
+    from solvers.response import steady_current
+
+    currents = [steady_current(simulate_tables(ctx, f"{name}_s{scale:+g}", scale=scale,
+                                               **tables)[0], window) for scale in scales]
+    return symmetric_differences(np.array(scales, dtype=float), np.array(currents), strength)
+
+
 def save_figure(ctx: Context, figure, filename: str) -> None:
     """Write a matplotlib figure to ctx.plot_dir (rank 0) and record it for the report."""
     import matplotlib.pyplot as plt

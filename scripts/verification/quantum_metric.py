@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.verification import Case, Check, save_figure, simulate_tables
+from scripts.verification import Case, Check, field_sweep, save_figure
 
 # Tilted Rice-Mele chain: broken inversion (delta) and time reversal (w), two bands, so
 # nonlinear Drude and the intrinsic term both exist along x (no Berry curvature in 1D).
@@ -57,31 +57,22 @@ def simulated_response(ctx, label, model, nk, mu, temperature, tau, field,
     same pair of runs at that chemical potential is subtracted (continuum boxes, see
     moyal/matrix_response.py). Returns (sigma1 (d,), sigma2 (d,)) in moyal's units.
     """
-    from solvers.observables import symmetric_differences
-    from solvers.response import steady_current
-
     field = np.asarray(field, dtype=float)
-    strength = float(np.linalg.norm(field))
     sigma = []
     for chemical in [mu] + ([mu_reference] if mu_reference is not None else []):
-        currents = []
-        for scale in scales:
-            collisions = {"kind": "fixed", "tau": tau, "mu": chemical,
-                          "temperature": temperature}
-            if tau_inter is not None:
-                collisions["tau_inter"] = tau_inter
-            summary, _, _ = simulate_tables(
-                ctx, f"{label}_mu{chemical:g}_s{scale:+g}", scale=scale, model=model,
-                mode={"kind": kind, "order": order},
-                fields={"E": list(field), "ramp_time": min(2.0, tau)},
-                grid={"nk": list(nk), **({} if model.get("domain", "bz") == "bz"
-                                         else {"k_boundary": "outflow"})},
-                initial={"kind": "equilibrium", "mu": chemical, "temperature": temperature},
-                collisions=collisions,
-                numerics={"limiter": "vanleer", "dt": tau / 20},
-                run={"t_end": 14 * tau, "output_every": 5})
-            currents.append(steady_current(summary, tau))
-        sigma.append(symmetric_differences(np.array(scales), np.array(currents), strength))
+        collisions = {"kind": "fixed", "tau": tau, "mu": chemical, "temperature": temperature}
+        if tau_inter is not None:
+            collisions["tau_inter"] = tau_inter
+        sigma.append(field_sweep(
+            ctx, f"{label}_mu{chemical:g}", scales, float(np.linalg.norm(field)), tau,
+            model=model, mode={"kind": kind, "order": order},
+            fields={"E": list(field), "ramp_time": min(2.0, tau)},
+            grid={"nk": list(nk), **({} if model.get("domain", "bz") == "bz"
+                                     else {"k_boundary": "outflow"})},
+            initial={"kind": "equilibrium", "mu": chemical, "temperature": temperature},
+            collisions=collisions,
+            numerics={"limiter": "vanleer", "dt": tau / 20},
+            run={"t_end": 14 * tau, "output_every": 5}))
     if mu_reference is not None:
         return sigma[0][0] - sigma[1][0], sigma[0][1] - sigma[1][1]
     return sigma[0]

@@ -48,7 +48,7 @@ import math
 
 import numpy as np
 
-from scripts.verification import Case, Check, save_figure, simulate_tables
+from scripts.verification import Case, Check, field_sweep, save_figure
 
 MODEL = {"name": "qwz", "parameters": {"A": 1.0, "B": 1.0, "m": -1.5, "g": 0.4}}  # eV
 MU, TEMPERATURE = 0.5, 0.2                  # eV
@@ -93,16 +93,9 @@ def tables(n: int, tau: float, order: int = 2) -> dict:
 
 def simulated_response(ctx, n: int, tau: float):
     """(sigma1, sigma2), each shape (2,) (x and y current along DIRECTION), from four runs."""
-    from solvers.observables import symmetric_differences
-    from solvers.response import steady_current
-
-    currents = []
-    for scale in SCALES:
-        summary, _, _ = simulate_tables(ctx, f"qwz_n{n}_tau{tau:g}_s{scale:+g}", scale=scale,
-                                        **tables(n, tau))
-        # window 0: the final current (the transient is down by exp(-SETTLE)), minus j(t=0)
-        currents.append(steady_current(summary, 0.0))
-    return symmetric_differences(SCALES, np.array(currents), KAPPA / tau)
+    # window 0: the final current (the transient is down by exp(-SETTLE)), minus j(t=0)
+    return field_sweep(ctx, f"qwz_n{n}_tau{tau:g}", SCALES, KAPPA / tau, 0.0,
+                       **tables(n, tau))
 
 
 def formula_coefficients(n: int) -> dict:
