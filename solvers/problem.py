@@ -485,16 +485,18 @@ class MatrixProblem(_Problem):
                                     "<n|F|n>, per unit length or cell")}
 
     def observables(self, u, t) -> dict[str, np.ndarray]:
-        """Density tr F, band energy tr(H0 F), current -tr(d_k H0 F) (order hbar^0), and the
-        band populations, integrated over k (global arrays, all ranks)."""
+        """Density tr F, band energy tr(H0 F), current -tr J (the flux of the kinetic
+        equation at the kept order, :meth:`MatrixModeOperator.current`), and the band
+        populations, integrated over k (global arrays, all ranks)."""
         op, reduce = self.operator, self.reduction.reduce
         f = self.grid.view(u, readonly=True)
+        block = self.ghosted(u)
         populations = op.band_populations(f)
         energies = np.moveaxis(op.band_energies, -1, 0)
         eps = energies[:, None] if self.grid.has_x else energies
         return {"density": reduce(op.density(f)[None]),
                 "band_energy": reduce(eps * populations),
-                "current": np.array([-reduce(op.current(f, a)[None])
+                "current": np.array([-reduce(op.current(block, a)[None])
                                      for a in range(len(self.grid.k_axes))]),
                 "band_population": np.array([reduce(p[None]) for p in populations])}
 
