@@ -1,4 +1,5 @@
-"""Conductivity formulas as numeric k-integrals (physics.md section 7; seed 003 Eqs. 11-14).
+"""Conductivity formulas as numeric k-integrals (physics.md section 7; Qiang, Liu, Gao, Lu and
+Xie, "A Clarification on Quantum-Metric-Induced Nonlinear Transport", Eqs. 11-14).
 
 Units: hbar = e = k_B = 1, energy unit E0, length unit L0, tau in hbar/E0.  With the current
 j_a = sigma_ab E_b + sigma_abc E_b E_c (electron charge -e) the formulas are, with
@@ -16,11 +17,13 @@ qm_* (ijk)         -int [a d_i Gq^{jk} - b (d_k Gq^{ij} + d_j Gq^{ik})] f0      
                    /  -int [a v_i Gq^{jk} - b (v_k Gq^{ij} + v_j Gq^{ik})] (-f0')
 =================  ==========================================================  =========
 
-with (a, b) = (1, 1/2) for WPD (seed 003 Eq. 13; its surface form is Eq. 14), (2, 1/2) for
-LKA and (1/2, 1) for QK (seed 003 Table 1).  The surface forms follow from the sea forms by
-integration by parts, exact on the periodic Brillouin zone; on a continuum box the sea forms
-of these total-derivative integrands pick up a boundary term wherever an occupied band meets
-the box edge, so :func:`default_form` uses the Fermi-surface forms there.
+with (a, b) = (1, 1/2) for WPD (Qiang et al. Eq. 13; its surface form is Eq. 14), (2, 1/2)
+for LKA and (1/2, 1) for QK (Qiang et al. Table 1).  The surface forms follow from the sea
+forms by integration by parts, exact on the periodic Brillouin zone; on a continuum box the
+sea forms of these total-derivative integrands pick up a boundary term wherever an occupied
+band meets the box edge.  :func:`default_form` chooses the accurate form by measurement
+(docs/formulas.md): the Fermi-surface form at T = 0 and on a box, the sea form at T > 0 on
+the Brillouin zone.
 
 Temperature: T > 0 uses Fermi-Dirac f0 and -f0'.  At T = 0, f0 is the step theta(mu - eps)
 and the Fermi-surface delta function delta(eps - mu) is integrated with the linear simplex
@@ -39,10 +42,10 @@ from .geometry import BandGeometry, KGrid
 
 __all__ = ["QUANTITIES", "QUANTUM_METRIC_FORMS", "Quantity", "fermi_dirac",
            "fermi_window", "fermi_sea_weights", "fermi_surface_weights", "fermi_simplices",
-           "FermiSimplices", "default_form",
+           "FermiSimplices", "default_form", "DEFAULT_FORM_RULE",
            "integrand", "response_tensors", "component_labels"]
 
-# (a, b) in -int [a d_i Gq^{jk} - b (d_k Gq^{ij} + d_j Gq^{ik})] f0, seed 003 Table 1.
+# (a, b) in -int [a d_i Gq^{jk} - b (d_k Gq^{ij} + d_j Gq^{ik})] f0, Qiang et al. Table 1.
 QUANTUM_METRIC_FORMS = {"wpd": (1.0, 0.5), "lka": (2.0, 0.5), "qk": (0.5, 1.0)}
 
 
@@ -77,12 +80,12 @@ QUANTITIES = {
     "drude": Quantity(2, 1, ("sea", "surface"), "Drude conductivity"),
     "ahe": Quantity(2, 0, ("sea",), "intrinsic anomalous Hall conductivity"),
     "nonlinear_drude": Quantity(3, 2, ("sea", "surface"),
-                                "nonlinear Drude conductivity, seed 003 Eq. (11)"),
+                                "nonlinear Drude conductivity, Qiang et al. Eq. (11)"),
     "bcd": Quantity(3, 1, ("sea", "surface"),
-                    "Berry-curvature-dipole conductivity, seed 003 Eq. (12)"),
+                    "Berry-curvature-dipole conductivity, Qiang et al. Eq. (12)"),
     **{f"qm_{name}": Quantity(3, 0, ("sea", "surface"),
                               f"quantum-metric-dipole conductivity, {name.upper()} form "
-                              "(seed 003 Table 1)")
+                              "(Qiang et al. Table 1)")
        for name in QUANTUM_METRIC_FORMS},
 }
 
@@ -231,15 +234,46 @@ def _cell_corners(array: np.ndarray, offset: tuple, periodic: bool) -> np.ndarra
     return array[index]
 
 
-def default_form(quantity: str, periodic: bool) -> str:
-    """Sea form on the periodic BZ (the printed formulas), Fermi-surface form on a
-    continuum box (no boundary term at the box edge); the Drude term always uses the
-    Fermi-surface form and the anomalous Hall term the sea form."""
+#: The rule of :func:`default_form`, for output files and messages.
+DEFAULT_FORM_RULE = ("default form: Fermi-surface at T = 0 and on a continuum box, Fermi-sea at "
+                     "T > 0 on the Brillouin zone (the more accurate, measured in "
+                     "docs/formulas.md); Drude always surface, AHE always sea")
+
+
+def default_form(quantity: str, periodic: bool, temperature: float) -> str:
+    """The more accurate of the sea and Fermi-surface forms, chosen by measurement.
+
+    * T = 0: the Fermi-surface form (linear simplex delta function, O(dk^2)); the sea form
+      integrates a step by the rectangle rule (erratic O(dk)) and is 3-13 times further from
+      the converged value on tilted QWZ at 100^2 to 800^2 (docs/formulas.md).
+    * T > 0 on the periodic Brillouin zone: the sea form, whose integrand f0 is smoother than
+      the surface form's -f0' (at T = 0.01 on tilted QWZ, 400^2: 3e-8 against 1e-5).
+    * On a continuum box: the Fermi-surface form at any T, because the sea forms of the
+      total-derivative integrands pick up a boundary term where an occupied band meets the
+      box edge (9-27% for the toy model of Qiang et al. on [-0.8, 0.8]^2).
+
+    The Drude term always uses the Fermi-surface form and the anomalous Hall term the sea
+    form (its only one).
+
+    Parameters
+    ----------
+    quantity : str
+        Key of :data:`QUANTITIES`.
+    periodic : bool
+        True for the Brillouin-zone torus, False for a continuum box.
+    temperature : float
+        k_B T (energy), >= 0.
+
+    Returns
+    -------
+    str
+        "sea" or "surface".
+    """
     if quantity == "drude":
         return "surface"
     if quantity == "ahe":
         return "sea"
-    return "sea" if periodic else "surface"
+    return "sea" if periodic and temperature > 0 else "surface"
 
 
 def _symmetric_pair(x: np.ndarray) -> np.ndarray:
@@ -311,7 +345,8 @@ def response_tensors(geometry: BandGeometry, grid: KGrid, mu, temperature: float
     if temperature < 0:
         raise ValueError(f"temperature {temperature}: expected >= 0")
     mu = np.atleast_1d(np.asarray(mu, dtype=float))
-    forms = {q: (forms or {}).get(q, default_form(q, grid.periodic)) for q in quantities}
+    forms = {q: (forms or {}).get(q, default_form(q, grid.periodic, temperature))
+             for q in quantities}
     integrands = {q: integrand(geometry, q, forms[q]) for q in quantities}
     results = {q: np.zeros((mu.size,) + integrands[q].shape[:QUANTITIES[q].rank])
                for q in quantities}

@@ -34,7 +34,8 @@ import numpy as np
 
 from moyal.geometry import GeometryError, band_geometry, k_grid
 from moyal.models import ModelError, model_from_config
-from moyal.response import QUANTITIES, component_labels, default_form, response_tensors
+from moyal.response import (DEFAULT_FORM_RULE, QUANTITIES, component_labels, default_form,
+                            response_tensors)
 
 RESPONSE_KEYS = {"mu", "temperature", "grid", "tau", "quantities", "forms"}
 
@@ -141,11 +142,18 @@ def as_json(mu, tensors: dict, dimension: int) -> dict:
     return out
 
 
+def chosen_forms(model, response: dict) -> dict:
+    """quantity -> (form, how it was chosen): ``[response] forms`` or the default rule."""
+    return {q: (response["forms"][q], "set in [response] forms") if q in response["forms"]
+            else (default_form(q, model.domain.periodic, response["temperature"]),
+                  DEFAULT_FORM_RULE)
+            for q in response["quantities"]}
+
+
 def write_hdf5(path: Path, model, response: dict, tensors: dict, config_text: str):
     import h5py
 
-    forms = {q: response["forms"].get(q, default_form(q, model.domain.periodic))
-             for q in tensors}
+    forms = chosen_forms(model, response)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["model"] = model.name
@@ -167,7 +175,7 @@ def write_hdf5(path: Path, model, response: dict, tensors: dict, config_text: st
             dataset = f.create_dataset(q, data=values)
             dataset.attrs["units"] = quantity.unit(model.dimension)
             dataset.attrs["tau_power"] = quantity.tau_power
-            dataset.attrs["form"] = forms[q]
+            dataset.attrs["form"], dataset.attrs["form_choice"] = forms[q]
             dataset.attrs["description"] = quantity.description
             dataset.attrs["axes"] = "mu, then tensor indices (x, y)"
     os.replace(tmp, path)
@@ -221,6 +229,11 @@ def main(argv=None) -> int:
     write_hdf5(out, model, response, tensors, text)
     write_plot(out.with_suffix(".png"), model, response, tensors)
     print(f"wrote {out} and {out.with_suffix('.png')}", file=sys.stderr)
+    chosen = chosen_forms(model, response)
+    print("forms: " + ", ".join(f"{q} = {form}" + ("" if how == DEFAULT_FORM_RULE else
+                                                    f" ({how})")
+                                for q, (form, how) in chosen.items())
+          + f" ({DEFAULT_FORM_RULE})", file=sys.stderr)
     if args.json:
         json.dump(as_json(response["mu"], tensors, model.dimension), sys.stdout)
         sys.stdout.write("\n")
