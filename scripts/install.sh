@@ -101,8 +101,8 @@ else
 fi
 
 mpi_id=$("$vpy" -c 'from mpi4py import MPI; print(MPI.Get_library_version().splitlines()[0])')
-key=$(printf '%s|%s|%s|%s|%s|%s|%s' "$PETSC_VERSION" "$PETSC_FLAGS" "$("$vpy" -V)" "$mpi_id" \
-      "$venv" "${PETSC_DIR:-}" "${PETSC_ARCH:-}" | sha256sum | cut -c1-12)
+key=$(printf '%s|%s|%s|%s|%s|%s' "$PETSC_VERSION" "$PETSC_FLAGS" "$("$vpy" -V)" "$mpi_id" \
+      "${PETSC_DIR:-}" "${PETSC_ARCH:-}" | sha256sum | cut -c1-12)
 wheels="$cache/petsc-$PETSC_VERSION-$key"
 mkdir -p "$wheels" "$log_dir"
 
@@ -120,7 +120,14 @@ build_wheel() {  # name, cache dir, extra pip args...
         tail -n 30 "$log" >&2
         die "building $name failed; full log in $log"
     fi
-    mkdir -p "$dir" && mv "$dir.tmp"/"$name"-*.whl "$dir"/ && rm -rf "$dir.tmp"
+    # RUNPATHs into this venv (its MPI, the venv's PETSc) become $ORIGIN-relative, so the
+    # cached wheel serves every clone; the build prefix is recorded for the text files
+    # (petscvariables, pkg-config) that name it.
+    mkdir -p "$dir"
+    "$vpy" "$top/scripts/relocate_wheel.py" "$dir.tmp"/"$name"-*.whl "$venv" "$dir" \
+        || die "relocating the $name wheel failed"
+    echo "$venv" > "$dir/build-prefix"
+    rm -rf "$dir.tmp"
     say "$name built in $(( $(date +%s) - t0 )) s"
 }
 
@@ -131,6 +138,14 @@ if [[ -z "${PETSC_DIR:-}" ]]; then
     MPICC="$venv/bin/mpicc" PETSC_CONFIGURE_OPTIONS="$PETSC_FLAGS" build_wheel petsc "$wheels"
     petsc_wheel=$(compgen -G "$wheels/petsc-$PETSC_VERSION-*.whl" | head -n 1)
     pip install --force-reinstall --no-deps "$petsc_wheel"
+    # PETSc's build configuration names the venv it was built in; point it at this one
+    built_in=$(cat "$wheels/build-prefix" 2>/dev/null || echo "$venv")
+    if [[ "$built_in" != "$venv" ]]; then
+        petsc_conf=$("$vpy" -c 'import petsc, os; print(os.path.join(petsc.get_petsc_dir(), "lib"))')
+        grep -rlF "$built_in" "$petsc_conf" 2>/dev/null | while read -r text; do
+            grep -qI . "$text" && sed -i "s#$built_in#$venv#g" "$text"
+        done
+    fi
     petsc_id=$(sha256sum "$petsc_wheel" | cut -c1-12)
     PETSC_DIR=$("$vpy" -c 'import petsc; print(petsc.get_petsc_dir())')
     PETSC_ARCH=""
