@@ -12,31 +12,10 @@ from solvers.collisions import (ConservingRelaxation, FieldRenormalisedRelaxatio
                                 FixedRelaxation, KSum, MatrixRelaxation, relaxation_from_config,
                                 solve_chemical_potential)
 from solvers.config import ConfigError
-from tests.tolerance import (UNIT_ROUNDOFF, fermi_dirac_floor, linear_combination_floor,
-                             tolerance)
+from tests.tolerance import (UNIT_ROUNDOFF, chemical_potential_tolerance, fermi_dirac_floor,
+                             linear_combination_floor, tolerance)
 
 TAU, MU, TEMPERATURE = 0.7, 0.3, 0.25
-
-
-def chemical_potential_tolerance(energy, weights, mu, temperature):
-    """Tolerance on mu solved from n = sum_b int [dk] f0(eps_b; mu, T), shape of ``mu``.
-
-    The solver stops at |n_eq - n| <= DENSITY_RTOL n + eps bands sum(w) (its documented
-    criterion), and n itself carries the rounding of f0 summed over k; both map to mu through
-    dn/dmu = sum w f0 (1 - f0) / T, which is tiny far above or below the bands.
-    """
-    from solvers.collisions import DENSITY_RTOL
-
-    mu = np.asarray(mu, float)[..., None, None]
-    f = fermi_dirac(energy, mu, temperature)
-    terms = np.broadcast_to(weights, f.shape).reshape(*f.shape[:-2], -1)
-    density = np.sum(terms * f.reshape(terms.shape), axis=-1)
-    rounding = linear_combination_floor(terms, f.reshape(terms.shape),
-                                        fermi_dirac_floor(energy, mu, temperature)
-                                        .reshape(terms.shape))
-    stop = DENSITY_RTOL * density + 2 * UNIT_ROUNDOFF * energy.shape[0] * np.sum(weights)
-    slope = np.sum(terms * (f * (1 - f)).reshape(terms.shape), axis=-1) / temperature
-    return tolerance((stop + rounding) / slope)
 
 
 def two_band_chain(nk=64):

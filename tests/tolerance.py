@@ -74,3 +74,24 @@ def fermi_dirac_floor(energy, mu, temperature, roundings=3.0):
     argument_error = roundings * UNIT_ROUNDOFF * (np.abs(energy) + np.abs(mu)) / temperature \
         + roundings * UNIT_ROUNDOFF * np.abs(x)
     return f * (1 - f) * argument_error + (ULP_TRANSCENDENTAL + 3) * UNIT_ROUNDOFF * f
+
+
+def chemical_potential_tolerance(energy, weights, mu, temperature):
+    """Tolerance on mu solved from n = sum_b int [dk] f0(eps_b; mu, T), shape of ``mu``.
+
+    The solver stops at |n_eq - n| <= DENSITY_RTOL n + eps bands sum(w) (its documented
+    criterion), and n itself carries the rounding of f0 summed over k; both map to mu through
+    dn/dmu = sum w f0 (1 - f0) / T, which is tiny far above or below the bands.
+    """
+    from solvers.collisions import DENSITY_RTOL, fermi_dirac
+
+    mu = np.asarray(mu, float)[..., None, None]
+    f = fermi_dirac(energy, mu, temperature)
+    terms = np.broadcast_to(weights, f.shape).reshape(*f.shape[:-2], -1)
+    density = np.sum(terms * f.reshape(terms.shape), axis=-1)
+    rounding = linear_combination_floor(terms, f.reshape(terms.shape),
+                                        fermi_dirac_floor(energy, mu, temperature)
+                                        .reshape(terms.shape))
+    stop = DENSITY_RTOL * density + 2 * UNIT_ROUNDOFF * energy.shape[0] * np.sum(weights)
+    slope = np.sum(terms * (f * (1 - f)).reshape(terms.shape), axis=-1) / temperature
+    return tolerance((stop + rounding) / slope)

@@ -17,6 +17,8 @@ from solvers.collisions import KSum, fermi_dirac, solve_chemical_potential
 from solvers.grid import Axis, PhaseSpaceGrid
 from solvers.problem import BandProblem
 from solvers.run import simulate
+from tests.tolerance import (chemical_potential_tolerance, fermi_dirac_floor,
+                             linear_combination_floor, tolerance)
 
 pytestmark = pytest.mark.mpi
 
@@ -213,15 +215,20 @@ def test_chemical_potential_on_split_blocks_equals_the_serial_solve(split):
                                                             temperature, guess=0.0)
     (xs, xe), (ks, ke) = SPLITS[split](rank)
     k_sum = KSum(weights[ks:ke], MPI.COMM_WORLD, (xs, xe), 8)
-    assert k_sum.measure == pytest.approx(1.0, abs=1e-15)
+    assert abs(k_sum.measure - 1.0) <= tolerance(linear_combination_floor(weights, 1.0))
     mu, occupation = solve_chemical_potential(energy[:, ks:ke], k_sum, density[xs:xe],
                                               temperature, guess=0.0)
-    np.testing.assert_allclose(occupation, occupation_serial[:, xs:xe, ks:ke], rtol=0,
-                               atol=1e-14)
-    # mu = 4.2 lies 11 T above the top band: the density fixes it to ~T * 1e-14 / holes only
-    resolved = mu_true[xs:xe] < 3.0
-    np.testing.assert_allclose(mu[resolved], mu_serial[xs:xe][resolved], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(mu_serial[:7], mu_true[:7], rtol=0, atol=1e-12)
+    # both solves stop within the solver's criterion of the same density, by sums in
+    # different orders: mu within twice the derived tolerance (large far above the bands,
+    # where n fixes mu only to ~ T eps / holes), occupations within df/dmu times that
+    mu_tolerance = 2 * chemical_potential_tolerance(energy, weights, mu_true, temperature)
+    assert np.all(np.abs(mu - mu_serial[xs:xe]) <= mu_tolerance[xs:xe])
+    assert np.all(np.abs(mu_serial - mu_true) <= mu_tolerance / 2)
+    f = occupation_serial[:, xs:xe, ks:ke]
+    slope = f * (1 - f) / temperature
+    assert np.all(np.abs(occupation - f) <= slope * mu_tolerance[xs:xe, None]
+                  + tolerance(fermi_dirac_floor(energy[:, None, ks:ke],
+                                                mu_serial[None, xs:xe, None], temperature)))
     # an empty x cell (rank 1's alone when x is split): every rank raises, none is left
     # waiting in a reduction
     empty = density.copy()
