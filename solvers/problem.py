@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import warnings
 
 import numpy as np
@@ -224,6 +225,37 @@ class _Problem:
         if "chemical_potential" in extra:
             self.relaxation.chemical_potential = np.asarray(extra["chemical_potential"])
 
+    def particle_number(self, u) -> float:
+        """Particle number int dx int dk/(2 pi)^dk n with n = sum_n f_n (band mode) or tr F
+        (matrix mode; the interband coherences do not enter); per unit length^dk of the
+        crystal without an x axis. Collective."""
+        return float(self.grid.integrate(u)[: self.occupations].sum())
+
+    def number_sinks(self) -> list[str]:
+        """Why this run need not conserve the particle number (empty: it does, up to the
+        time integration and round-off)."""
+        sinks = []
+        kind = self.cfg.collisions.kind
+        if kind in ("fixed", "field_renormalised"):
+            sinks.append(f"collisions.kind = {kind!r} relaxes to a fixed mu and does not "
+                         "conserve it")
+        if self.grid.has_x and self.cfg.grid.x != "periodic":
+            sinks.append(f"grid.x = {self.cfg.grid.x!r}: particles reaching the x ends leave")
+        if not self.model.domain.periodic:
+            sinks.append(f"grid.k_boundary = {self.cfg.grid.k_boundary!r}: particles reaching "
+                         "the ends of the continuum k domain leave")
+        return sinks
+
+    def final_report(self, u, t) -> list[str]:
+        """Lines summarising the final state (collective; printed by rank 0): the fraction
+        of the particles in each band (of H0(k) in matrix mode), when there are several."""
+        populations = self.band_populations(u)
+        if populations.size < 2:
+            return []
+        fractions = ", ".join(f"{p:.6g}" for p in populations / populations.sum())
+        return [f"band populations at t = {t:.6g} (fractions of the particle number, bands "
+                f"ascending): [{fractions}]"]
+
 
 class BandProblem(_Problem):
     """Band mode on one communicator: grid, operator, relaxation and observables.
@@ -335,6 +367,16 @@ class BandProblem(_Problem):
         f[...] = fermi_dirac(eps, ini.mu, ini.temperature)
         if ini.kind == "packet":
             f *= self.x_profile()
+
+    @property
+    def occupations(self) -> int:
+        """Unknowns per cell that are occupations (all: one per evolved band)."""
+        return self.grid.dof
+
+    def band_populations(self, u) -> np.ndarray:
+        """Particles in each evolved band, int dx int dk/(2 pi)^dk f_n, shape (bands,);
+        collective."""
+        return self.grid.integrate(u)
 
     def observables(self, u, t) -> dict[str, np.ndarray]:
         """Density, band energy and electric current (global arrays, all ranks).
@@ -478,6 +520,38 @@ class MatrixProblem(_Problem):
         f[...] = state[:, None] if self.grid.has_x else state
         if ini.kind == "packet":
             f *= self.x_profile()
+
+    @property
+    def occupations(self) -> int:
+        """Unknowns per cell that are occupations: the N diagonal entries of F (tr F)."""
+        return self.model.n_bands
+
+    def band_populations(self, u) -> np.ndarray:
+        """Particles in each band of H0(k), int dx int dk/(2 pi)^dk <n|F|n>, shape (N,),
+        bands ascending; collective."""
+        f = self.grid.view(u, readonly=True)
+        local = self.operator.band_populations(f) * self.grid.cell_measure()[None]
+        return self.grid.comm.tompi4py().allreduce(local.reshape(local.shape[0], -1).sum(1))
+
+    def final_report(self, u, t) -> list[str]:
+        """The band populations and, for the ``landau_zener`` model started in one band
+        (``initial.kind = 'band_window'``), the interband transfer probability next to the
+        Landau-Zener formula exp(-pi m^2 / (v E)) (hbar = e = 1)."""
+        lines = super().final_report(u, t)
+        if self.model.name != "landau_zener" or self.cfg.initial.kind != "band_window":
+            return lines
+        populations = self.band_populations(u)
+        transfer = 1.0 - populations[self.cfg.initial.band] / populations.sum()
+        drive = self.potential.uniform
+        if drive.ramp_time == 0 and not any(drive.ac) and drive.dc[0] != 0:
+            p = self.model.parameters
+            formula = math.exp(-math.pi * p["m"] ** 2 / abs(p["v"] * drive.dc[0]))
+            reference = f"Landau-Zener exp(-pi m^2/(v E)) = {formula:.4f}"
+        else:
+            reference = ("the Landau-Zener formula exp(-pi m^2/(v E)) needs a constant "
+                         "field: fields.E without ramp or AC part")
+        lines.append(f"interband transfer P = {transfer:.4f} ({reference})")
+        return lines
 
     def extra_tasks(self, nx) -> dict:
         return {"band_population": ("global", (self.model.n_bands, nx),

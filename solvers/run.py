@@ -194,7 +194,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
         problem.initial_state(u)
         t0, step0 = 0.0, 0
         dt, nsteps = fixed_step(t_end, dt_max)
-    number0 = grid.integrate(u).sum()
+    number0 = problem.particle_number(u)
     config_json = json.dumps(cfg.to_dict(), sort_keys=True)
 
     if rank == 0:
@@ -271,14 +271,25 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
 
     harmonics = drive_harmonics(problem, out, series, rank)
     final = grid.gather(u)
-    number = grid.integrate(u).sum()
+    number = problem.particle_number(u)
+    report = problem.final_report(u, t_final)
     summary = {"path": str(out), "steps": step_final, "nsteps": nsteps, "dt": dt,
                "t": t_final, "t_end": t_end, "ranks": size, "ts_type": ts.getType(),
                "integrator": integrator, "scale": scale, "restarted": restarted,
                "number_drift": abs(number - number0) / max(abs(number0), 1e-300),
+               "number_sinks": problem.number_sinks(), "report": report,
                "series_t": np.array(series["t"]), "series_current": np.array(series["current"]),
                "harmonics": harmonics, **status}
     return summary, final
+
+
+def particle_number_text(summary: dict) -> str:
+    """The particle-number part of the ``wrote`` line: the relative drift of a conserving
+    run, or the relative change and why it is expected (``summary["number_sinks"]``)."""
+    if summary["number_sinks"]:
+        return (f"particle number changed by {summary['number_drift']:.2g} (relative; "
+                f"expected: {'; '.join(summary['number_sinks'])})")
+    return f"particle-number drift {summary['number_drift']:.1e}"
 
 
 def drive_harmonics(problem, out: Path, series: dict, rank: int):
@@ -355,8 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         for s in summaries:
             print(f"wrote {s['path']}: t = {s['t']:.6g} hbar/{cfg.units.energy} in {s['steps']} "
                   f"steps of {s['dt']:.4g} ({s['ts_type']}, {s['integrator']}, {s['ranks']} "
-                  f"rank(s)); particle-number drift {s['number_drift']:.1e}"
+                  f"rank(s)); {particle_number_text(s)}"
                   + (f"; {s['status']}: {s['reason']}" if s["status"] != "finished" else ""))
+            for line in s["report"]:
+                print(line)
         for s in summaries:
             if s["harmonics"] is not None:
                 parts = ", ".join(
