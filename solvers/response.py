@@ -34,9 +34,12 @@ def steady_current(summary: dict, window: float) -> np.ndarray:
     """Late-time current minus the zero-field current of the initial state, averaged over x:
     shape (directions,).
 
-    The initial state is the field-free equilibrium (checked by the caller), whose current
-    vanishes on a Brillouin zone but not on a truncated continuum k box with a tilted band;
-    symmetric differences need j(0) = 0, so it is subtracted.
+    ``summary`` is :func:`solvers.run.simulate`'s: its series are the run file's writes
+    (:func:`solvers.run.written_series`), from the initial state (step 0) to the end of the
+    run, whichever process wrote them, so a run stopped and restarted gives the value of an
+    uninterrupted one. The initial state is the field-free equilibrium (checked by the
+    caller), whose current vanishes on a Brillouin zone but not on a truncated continuum k
+    box with a tilted band; symmetric differences need j(0) = 0, so it is subtracted.
     """
     t, current = summary["series_t"], summary["series_current"].mean(axis=-1)
     if window <= 0 or t.size < 2:
