@@ -161,7 +161,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     Returns ``(summary, final)``: a summary dict on every rank (``status`` is "finished",
     "stopped" or "failed"), and the gathered final state ``(dof, *sizes)`` on rank 0 (None
     elsewhere). One code path for serial and parallel: a serial run is a one-rank
-    communicator.
+    communicator. The summary's ``series_t`` and ``series_current`` are the run file's
+    (:func:`written_series`), so they cover the whole run also after restarts.
     """
     # Imported here: PETSc must be initialised with the command-line options (petsc4py.init
     # in main) before the first import of petsc4py.PETSc.
@@ -205,7 +206,6 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
                     {"energy": cfg.units.energy, "length": cfg.units.length},
                     " ".join(petsc_args), mode=cfg.run.output_mode,
                     resume=step0 if restarted else None)
-    series = {"t": [], "current": []}
     written = {"step": step0 if restarted else None}  # a restart keeps the write at step0
 
     def write(step, t, vec):
@@ -213,8 +213,6 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
             return
         observed = problem.observables(vec, t)
         writer.write(t, step, phase_space={"f": vec}, globals=observed)
-        series["t"].append(t)
-        series["current"].append(observed["current"])
         written["step"] = step
 
     def checkpoint(step, t, vec):
@@ -269,6 +267,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
         checkpoint(step_final, t_final, u)
     writer.close()
 
+    series = written_series(out, cfg.run.output_every, comm)
     harmonics = drive_harmonics(problem, out, series, rank)
     final = grid.gather(u)
     number = problem.particle_number(u)
@@ -278,7 +277,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
                "integrator": integrator, "scale": scale, "restarted": restarted,
                "number_drift": abs(number - number0) / max(abs(number0), 1e-300),
                "number_sinks": problem.number_sinks(), "report": report,
-               "series_t": np.array(series["t"]), "series_current": np.array(series["current"]),
+               "series_t": series["t"], "series_current": series["current"],
                "harmonics": harmonics, **status}
     return summary, final
 
@@ -292,21 +291,49 @@ def particle_number_text(summary: dict) -> str:
     return f"particle-number drift {summary['number_drift']:.1e}"
 
 
+def written_series(out: Path, output_every: int, comm) -> dict:
+    """The current's time series as the closed run file ``out`` holds it (read by rank 0,
+    returned on every rank of ``comm``).
+
+    The writes of the output schedule: steps 0, ``output_every``, 2 ``output_every``, ...
+    and the last write. A write that a stopped process made off the schedule stays in the
+    file but is left out here, so a run stopped and restarted (any number of times) gives
+    the series of the uninterrupted run.
+
+    Returns
+    -------
+    dict
+        ``t`` (n,) in hbar/energy, from the initial state (t = 0, step 0) on; ``current``
+        (n, directions, nx), e * energy * length^(1 - dk) / hbar (``/tasks/current``).
+    """
+    series = None
+    if comm.getRank() == 0:
+        import h5py
+
+        with h5py.File(out, "r") as h5:
+            n = min(h5["scales/t"].shape[0], h5["tasks/current"].shape[0])
+            iteration = h5["scales/iteration"][:n]
+            keep = (iteration % output_every == 0) | (np.arange(n) == n - 1)
+            series = {"t": h5["scales/t"][:n][keep], "current": h5["tasks/current"][:n][keep]}
+    return comm.tompi4py().bcast(series, root=0)
+
+
 def drive_harmonics(problem, out: Path, series: dict, rank: int):
     """Harmonics 0, w, 2w of the current under an AC drive, over the last whole periods.
 
-    Written (rank 0) to ``/analysis/current_harmonic_{re,im}`` of the run file, shape
-    (3, directions, nx), convention j(t) = Re sum_n J_n exp(-i n w t); returns the array or
-    None when there is no AC field or fewer than two periods were written.
+    ``series`` is the run file's (:func:`written_series`). Written (rank 0) to
+    ``/analysis/current_harmonic_{re,im}`` of the run file, shape (3, directions, nx),
+    convention j(t) = Re sum_n J_n exp(-i n w t); returns the array or None when there is
+    no AC field or fewer than two periods were written.
     """
     from solvers.observables import harmonics
 
     drive = problem.potential.uniform
-    t = np.array(series["t"])
+    t = series["t"]
     if drive.omega <= 0 or not any(drive.ac) or t.size < 8 \
             or t[-1] - t[0] < 2 * (2 * np.pi / drive.omega):
         return None
-    values = harmonics(t, np.array(series["current"]), drive.omega, orders=(0, 1, 2),
+    values = harmonics(t, series["current"], drive.omega, orders=(0, 1, 2),
                        periods=int((t[-1] - t[0]) * drive.omega / (2 * np.pi)) // 2)
     if rank == 0:
         import h5py
