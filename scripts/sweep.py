@@ -2,17 +2,23 @@
 
 Usage::
 
-    python -m scripts.sweep CONFIG.toml --set table.key=v1,v2,... [--set ...] [-n RANKS]
-                            [--dry-run] [-- -petsc_option ...]
+    python -m scripts.sweep CONFIG.toml --set table.key=v1,v2,... [--set ...]
+                            [--zip table.key,table.key[,...] ...] [-n RANKS] [--dry-run]
+                            [-- -petsc_option ...]
 
 Each ``--set`` gives one config key and its values (TOML values as in ``solvers.run``
 overrides; commas inside ``[...]``, ``{...}`` or quotes do not split, so
-``--set grid.nk=[32,32],[64,64]`` is two values). Every point of the product runs as its own
+``--set grid.nk=[32,32],[64,64]`` is two values). The points are the cartesian product of
+the keys' values, except that the keys of one ``--zip`` group (keys given by ``--set``, with
+equal numbers of values) vary together: point i of the group takes value i of each, e.g.
+``--set initial.mu=0.2,0.5 --set collisions.mu=0.2,0.5 --zip initial.mu,collisions.mu`` is
+two points, crossed with the other keys. Every point runs as its own
 ``mpirun -n RANKS python -m solvers.run CONFIG key=value ... run.name=NAME [-petsc_option ...]``
 with ``mpirun`` and ``python`` from the running interpreter's directory, and
 NAME = ``<run.name>_<key>=<value>_...`` over the keys, leaving out single-valued ``run.*``
-keys (the leaf key, or table.key where two leaves clash; characters other than letters,
-digits and ``.+-`` in a value become ``-``).
+keys (the leaf key, or table.key where two leaves clash; in a value, letters, digits and
+``.+-`` are kept, so is a sign, and every other run of characters becomes ``-``, dropped at
+the ends: ``[-1, 2]`` gives ``-1-2``).
 
 All points are validated exactly as the solver would (config values, existing outputs) before
 anything is launched; a bad invocation prints one line and exits 2. Runs continue past
@@ -20,7 +26,9 @@ failures. ``<output_dir>/<run.name>_sweep.csv`` gets one row per run, rewritten 
 the swept values, name, status (finished, failed, bad_input, stopped, not_run or
 exit_<code>), exit code, result file, and the final write's time and x-averaged current
 components (for a config with ``[response] scales``: the response file's sigma1, sigma2 and
-predicted values instead).
+predicted values instead). An existing CSV of that name is merged, by run name: rows of the
+points run now replace theirs (unless the point did not run), the other rows are kept, so a
+sweep repeated over a subset of its points keeps the rows of the rest.
 
 SIGTERM or SIGINT (Ctrl-C) reaches the running solver as SIGTERM (it checkpoints and exits
 3) and no further run is started (status not_run). Exit code: 0 if every run finished; 1 if
@@ -50,7 +58,7 @@ import h5py
 from scripts.plot_run import DIRECTIONS, read_series
 
 USAGE = ("usage: python -m scripts.sweep CONFIG.toml --set table.key=v1,v2,... [--set ...] "
-         "[-n RANKS] [--dry-run] [-- -petsc_option ...]")
+         "[--zip table.key,table.key[,...] ...] [-n RANKS] [--dry-run] [-- -petsc_option ...]")
 STATUS = {0: "finished", 1: "failed", 2: "bad_input", 3: "stopped"}
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 3
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -114,8 +122,64 @@ def plain_value(text: str) -> str:
 
 
 def value_label(text: str) -> str:
-    """A value as it appears in a run name: letters, digits and ``.+-`` kept."""
-    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-")
+    """A value as it appears in a run name: letters, digits and ``.+-`` (so a sign) kept,
+    every other run of characters ``-``, dropped at the ends (``[-1, 2]`` -> ``-1-2``)."""
+    other = r"[^A-Za-z0-9.+-]+"
+    return re.sub(other, "-", re.sub(rf"^{other}|{other}$", "", text))
+
+
+def zip_groups(items: list[str], sets: list[tuple[str, list[str]]]) -> list[tuple[str, ...]]:
+    """``--zip`` arguments ``"a.b,c.d"`` -> key tuples; raises SweepError.
+
+    Every key must have a ``--set``, the keys of a group equal numbers of values, and a key
+    can be in one group only.
+    """
+    counts = {key: len(values) for key, values in sets}
+    groups, seen = [], set()
+    for item in items:
+        keys = tuple(k.strip() for k in item.split(","))
+        if len(keys) < 2:
+            raise SweepError(f"--zip {item}: expected two or more keys given by --set, e.g. "
+                             "--zip initial.mu,collisions.mu")
+        for key in keys:
+            if key not in counts:
+                raise SweepError(f"--zip {item}: {key} has no --set; expected keys given by "
+                                 "--set")
+            if key in seen:
+                raise SweepError(f"--zip {item}: {key} twice in --zip; expected each key in "
+                                 "one group at most")
+            seen.add(key)
+        if len({counts[k] for k in keys}) > 1:
+            raise SweepError(f"--zip {item}: " + ", ".join(
+                f"{k} {counts[k]}" if i else f"{k} has {counts[k]} values"
+                for i, k in enumerate(keys)) + "; expected equal-length lists")
+        groups.append(keys)
+    return groups
+
+
+def sweep_points(sets: list[tuple[str, list[str]]],
+                 groups: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Value texts of every point, in the order of ``sets``.
+
+    The cartesian product over the keys, where the keys of a ``--zip`` group are one factor
+    (choice i takes value i of each); factors and values vary in the order given, the first
+    slowest.
+    """
+    keys = [key for key, _ in sets]
+    factors, placed = [], set()  # factors: indices of keys that vary together
+    for key in keys:
+        if key not in placed:
+            group = next((g for g in groups if key in g), (key,))
+            factors.append([keys.index(k) for k in group])
+            placed.update(group)
+    points = []
+    for choice in itertools.product(*(range(len(sets[f[0]][1])) for f in factors)):
+        point = [""] * len(sets)
+        for factor, j in zip(factors, choice):
+            for i in factor:
+                point[i] = sets[i][1][j]
+        points.append(tuple(point))
+    return points
 
 
 def run_names(base: str, sets: list[tuple[str, list[str]]],
@@ -136,9 +200,9 @@ def run_names(base: str, sets: list[tuple[str, list[str]]],
                            for label, i in zip(labels, named)) for point in points]
 
 
-def plan(config: str, sets: list[tuple[str, list[str]]],
-         petsc_args: list[str]) -> tuple[str, list[dict]]:
-    """Validate every point as the solver would.
+def plan(config: str, sets: list[tuple[str, list[str]]], petsc_args: list[str],
+         zips: list[str] = ()) -> tuple[str, list[dict]]:
+    """Validate every point as the solver would (``zips``: the ``--zip`` arguments).
 
     Returns the config's run.name (the base of every run name) and one dict per run with
     ``params`` (key -> value text), ``name``, ``argv`` (solver arguments), ``cfg``
@@ -153,6 +217,7 @@ def plan(config: str, sets: list[tuple[str, list[str]]],
     duplicate = next((k for k in keys if keys.count(k) > 1), None)
     if duplicate:
         raise SweepError(f"--set {duplicate}: given twice; expected one --set per key")
+    groups = zip_groups(list(zips), sets)
     if petsc_args and not petsc_args[0].startswith("-"):
         raise SweepError(f"PETSc option {petsc_args[0]!r} after --: expected an option "
                          "starting with '-'")
@@ -160,7 +225,7 @@ def plan(config: str, sets: list[tuple[str, list[str]]],
         base = cfgmod.load(config).run.name
     except cfgmod.ConfigError as err:
         raise SweepError(str(err)) from None
-    points = list(itertools.product(*(values for _, values in sets)))
+    points = sweep_points(sets, groups)
     names = run_names(base, sets, points)
     clash = next((n for n in names if names.count(n) > 1), None)
     if clash:
@@ -226,8 +291,39 @@ def final_values(run: dict) -> dict:
             **{f"current_{DIRECTIONS[a]}": float(j) for a, j in enumerate(final)}}
 
 
+def read_csv(path: Path) -> tuple[list[str], list[dict]]:
+    """Swept keys (the columns before ``name``) and rows of an earlier sweep's CSV.
+
+    ``([], [])`` if there is no file; raises SweepError if it is not a sweep CSV.
+    """
+    if not path.exists():
+        return [], []
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            reader = csv.DictReader(stream)
+            rows, columns = list(reader), reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise SweepError(f"{path}: unreadable ({err}); expected the CSV of an earlier sweep "
+                         "(rows are merged by run name), or no file") from None
+    if "name" not in columns:
+        raise SweepError(f"{path}: no name column; expected the CSV of an earlier sweep "
+                         "(rows are merged by run name), or no file")
+    return columns[:columns.index("name")], rows
+
+
+def merge_rows(earlier: list[dict], current: list[dict]) -> list[dict]:
+    """An earlier CSV's rows with this sweep's: a row replaces the earlier row of its run
+    name in place unless its status is not_run (that run was not touched), rows of other
+    names are kept, rows of new names come last."""
+    replacing = {row["name"]: row for row in current if row["status"] != "not_run"}
+    known = {row["name"] for row in earlier}
+    return [replacing.get(row["name"], row) for row in earlier] \
+        + [row for row in current if row["name"] not in known]
+
+
 def write_csv(path: Path, keys: list[str], rows: list[dict]):
-    """All rows so far; the result columns are the union over rows, in order of appearance."""
+    """``rows`` under the columns ``keys``, name, status, exit_code, path and the result
+    columns: the union over rows, in order of appearance."""
     fixed = keys + ["name", "status", "exit_code", "path"]
     results = list(dict.fromkeys(c for row in rows for c in row if c not in fixed))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +340,8 @@ def parse_args(argv: list[str]):
     parser.add_argument("config")
     parser.add_argument("--set", dest="sets", action="append", default=[],
                         metavar="table.key=v1,v2,...")
+    parser.add_argument("--zip", dest="zips", action="append", default=[],
+                        metavar="table.key,table.key[,...]")
     parser.add_argument("-n", dest="ranks", type=int, default=1, metavar="RANKS")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv[:cut])
@@ -254,8 +352,10 @@ def parse_args(argv: list[str]):
     return args, argv[cut + 1:]
 
 
-def execute(runs: list[dict], keys: list[str], ranks: int, csv_path: Path) -> int:
-    """Run every point in turn, writing the CSV after each; returns the sweep's exit code."""
+def execute(runs: list[dict], keys: list[str], ranks: int, csv_path: Path,
+            earlier: list[dict]) -> int:
+    """Run every point in turn, writing the CSV (``earlier`` rows merged, ``keys`` the
+    parameter columns) after each; returns the sweep's exit code."""
     env = dict(os.environ)
     # the solver package must import whatever the working directory is
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY), env.get("PYTHONPATH")]))
@@ -284,11 +384,11 @@ def execute(runs: list[dict], keys: list[str], ranks: int, csv_path: Path) -> in
             status = STATUS.get(code, f"exit_{code}")
             print(f"sweep: [{i}/{len(runs)}] {run['name']}: {status} (exit {code})", flush=True)
             rows.append({**row, "status": status, "exit_code": code, **final_values(run)})
-            write_csv(csv_path, keys, rows)
+            write_csv(csv_path, keys, merge_rows(earlier, rows))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    write_csv(csv_path, keys, rows)
+    write_csv(csv_path, keys, merge_rows(earlier, rows))
     statuses = [row["status"] for row in rows]
     done = statuses.count("finished")
     print(f"sweep: {done} of {len(rows)} runs finished; wrote {csv_path}")
@@ -305,20 +405,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, petsc_args = parse_args(argv)
         sets = [parse_set(item) for item in args.sets]
-        base, runs = plan(args.config, sets, petsc_args)
+        base, runs = plan(args.config, sets, petsc_args, args.zips)
         mpirun = Path(command(args.ranks, [])[0])
         if not args.dry_run and not mpirun.is_file():
             raise SweepError(f"no {mpirun}: expected mpirun next to the python interpreter")
+        csv_path = Path(runs[0]["cfg"].run.output_dir) / f"{base}_sweep.csv"
+        earlier_keys, earlier = read_csv(csv_path)
     except SweepError as err:
         print(f"sweep: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    csv_path = Path(runs[0]["cfg"].run.output_dir) / f"{base}_sweep.csv"
     if args.dry_run:
         for run in runs:
             print(shlex.join(command(args.ranks, run["argv"])))
         print(f"would write {csv_path} ({len(runs)} runs)")
         return 0
-    return execute(runs, [key for key, _ in sets], args.ranks, csv_path)
+    keys = [key for key, _ in sets]
+    return execute(runs, keys + [k for k in earlier_keys if k not in keys], args.ranks,
+                   csv_path, earlier)
 
 
 if __name__ == "__main__":
