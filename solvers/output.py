@@ -35,14 +35,35 @@ JSON): runs of writes with one decomposition each, stored in ``<stem>.ranks/`` (
 ``<stem>.ranks/from_write_<n>/``; the virtual datasets map all of them.
 
 Every write is flushed, so the files are readable after a kill.
+
+Failed writes. Before every write each file's directory is checked for room
+(:func:`ensure_space`: free blocks and the process' file-size limit against the write's size
+plus :data:`SPACE_MARGIN`), so a full disk stops the run before a write that cannot complete,
+leaving every earlier write readable. A write that fails anyway (space taken by another
+process in between, a quota, an I/O error) rolls /scales back to the completed writes and is
+re-raised as :class:`OutputWriteError` naming the file. HDF5 cannot close a file whose flush
+failed, and its cleanup then crashes the interpreter at exit (segmentation fault); such a file
+is left open and the process leaves with exit code 1 without that cleanup
+(:func:`_leave_open`).
+
+Exclusive outputs. :func:`acquire_lock` creates ``<file>.lock`` with ``O_EXCL`` holding the
+pid and host of the run, so a second run with the same name fails instead of writing the same
+files; a lock left by a process of this host that no longer runs is taken over.
 """
 
 from __future__ import annotations
 
+import atexit
+import errno
 import json
+import os
 import pickle
+import resource
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -55,6 +76,8 @@ GATHER_LIMIT = 2**22  # doubles per phase-space task (32 MiB) that "auto" still 
 KINDS = ("phase_space", "global")
 EDGE_RTOL = 1e-14  # stored and current cell edges agree to this fraction of the axis scale
 SCALES = (("t", "f8"), ("iteration", "i8"), ("write_number", "i8"))
+SPACE_MARGIN = 2**20  # bytes kept free beyond a write's data: HDF5 metadata, the error log
+COLLECTIVE = "moyal_collective"  # attribute marking an exception raised on every rank
 
 
 def git_hash() -> str:
@@ -110,14 +133,29 @@ def raise_collectively(comm, error: BaseException | None):
     """Raise on every rank of ``comm`` (mpi4py) if any rank failed; collective.
 
     A rank that failed re-raises its own exception; the others raise the first rank's one,
-    so no rank is left waiting in a later collective call.
+    so no rank is left waiting in a later collective call. The exception raised is marked
+    (:func:`is_collective`): every rank has it, so one rank may report it for all.
     """
     errors = comm.allgather(error if error is None else _portable(error))
-    if error is not None:
-        raise error
-    first = next((e for e in errors if e is not None), None)
+    first = error if error is not None else next((e for e in errors if e is not None), None)
     if first is not None:
+        try:
+            setattr(first, COLLECTIVE, True)
+        except AttributeError:  # an exception type without instance attributes
+            pass
         raise first
+
+
+def is_collective(error: BaseException) -> bool:
+    """True if ``error``, or an exception it was raised from, came from
+    :func:`raise_collectively` (so every rank of the communicator raised it)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if getattr(error, COLLECTIVE, False):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _portable(error: BaseException) -> BaseException:
@@ -127,6 +165,151 @@ def _portable(error: BaseException) -> BaseException:
     except Exception:  # noqa: BLE001 -- any failure means: send a plain copy instead
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
+
+
+def ensure_space(path, nbytes: int):
+    """Raise OSError unless ``nbytes`` more bytes (plus :data:`SPACE_MARGIN`) fit in ``path``.
+
+    Two limits are checked: the free space of the file system holding ``path`` (blocks
+    available to this user) and the process' file-size limit (``ulimit -f``) against the
+    current size of ``path``.
+
+    Raises
+    ------
+    OSError
+        errno ENOSPC or EFBIG, naming ``path``, the room left and the room needed (bytes).
+    """
+    path = Path(path)
+    need = int(nbytes) + SPACE_MARGIN
+    stats = os.statvfs(path.parent)
+    free = stats.f_bavail * stats.f_frsize
+    if free < need:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free, the "
+                      f"next write needs {need})", str(path))
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    size = path.stat().st_size if path.exists() else 0
+    if limit != resource.RLIM_INFINITY and size + need > limit:
+        raise OSError(errno.EFBIG, f"{os.strerror(errno.EFBIG)} (file-size limit {limit} "
+                      f"bytes, the file has {size}, the next write needs {need})", str(path))
+
+
+class OutputWriteError(OSError):
+    """A write of the output that failed; the message names the file and the write."""
+
+
+def _reason(error: BaseException) -> str:
+    """One-line description of ``error`` (HDF5 messages span several lines)."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return " ".join(f"{type(error).__name__}: {text}".split())
+
+
+_UNCLOSED = []  # HDF5 files whose close failed; kept referenced, see _leave_open
+
+
+def _leave_open(h5):
+    """Keep a file HDF5 could not close, and leave the process without HDF5's cleanup.
+
+    After a failed flush HDF5 can neither close the file nor free its identifiers: freeing
+    them (garbage collection, interpreter exit) crashes the process. The file is kept
+    referenced and, at exit, the process flushes its streams, finalises MPI and leaves with
+    exit code 1 (a write failed) before the interpreter's teardown.
+    """
+    if not _UNCLOSED:
+        atexit.register(_exit_past_hdf5_cleanup)
+    _UNCLOSED.append(h5)
+
+
+def _exit_past_hdf5_cleanup():
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    from mpi4py import MPI
+
+    if MPI.Is_initialized() and not MPI.Is_finalized():
+        MPI.Finalize()
+    os._exit(1)
+
+
+def lock_path(path) -> Path:
+    """The lock file of an output file: ``<file>.lock``."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+class OutputBusy(FileExistsError):
+    """The output is locked by another run; ``str(err)`` is one line."""
+
+
+def acquire_lock(path) -> str:
+    """Create ``<path>.lock`` exclusively (``O_EXCL``), holding this process' pid and host.
+
+    Returns
+    -------
+    str
+        ``""``, or a note that a stale lock (left by a process of this host that no longer
+        runs) was taken over.
+
+    Raises
+    ------
+    OutputBusy
+        If the lock exists and its process runs, is on another host (which cannot be
+        checked), or cannot be identified.
+    OSError
+        If the lock cannot be created (directory missing or not writable).
+    """
+    lock = lock_path(path)
+    host = socket.gethostname()
+    note = ""
+    while True:  # a second pass only after removing a stale lock
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if note or not (holder and holder["host"] == host and not _alive(holder["pid"])):
+                who = (f"process {holder['pid']} on {holder['host']}" if holder
+                       else "an unidentified process")
+                raise OutputBusy(f"{path} is being written by {who} (lock {lock}); expected "
+                                 "one run per run.name at a time (remove the lock if that "
+                                 "run is gone)") from None
+            lock.unlink(missing_ok=True)
+            note = (f"took over the lock {lock} of process {holder['pid']} on {host}, which "
+                    "no longer runs")
+            continue
+        with os.fdopen(fd, "w") as stream:
+            json.dump({**lock_owner(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, stream)
+        return note
+
+
+def lock_owner() -> dict:
+    """``{"pid", "host"}`` of this process, as written into its locks."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def release_lock(path, owner: dict | None = None):
+    """Remove ``<path>.lock`` if ``owner`` (default: this process, :func:`lock_owner`)
+    holds it; another rank of the same run may release rank 0's locks."""
+    lock = lock_path(path)
+    holder, owner = _lock_holder(lock), owner or lock_owner()
+    if holder and (holder["pid"], holder["host"]) == (owner["pid"], owner["host"]):
+        lock.unlink(missing_ok=True)
+
+
+def _lock_holder(lock: Path) -> dict | None:
+    """``{"pid", "host", ...}`` of a lock file, or None if it is missing or unreadable."""
+    try:
+        holder = json.loads(lock.read_text())
+        return holder if isinstance(holder.get("pid"), int) and "host" in holder else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
 
 
 def segment_dir(first_write: int) -> str:
@@ -188,16 +371,31 @@ def _create_series(h5, shapes: dict, units: dict, task_units: dict):
 
 
 def _append(h5, write_number: int, t: float, iteration: int, arrays: dict):
-    """Append one write (scales and ``arrays``) to a file laid out by :func:`_create_series`."""
-    for name, value in (("t", t), ("iteration", iteration), ("write_number", write_number)):
-        ds = h5["scales"][name]
-        ds.resize((ds.shape[0] + 1,))
-        ds[-1] = value
-    for name, value in arrays.items():
-        ds = h5["tasks"][name]
-        ds.resize((ds.shape[0] + 1,) + ds.shape[1:])
-        ds[-1] = value
-    h5.flush()
+    """Append one write (scales and ``arrays``) to a file laid out by :func:`_create_series`.
+
+    If the write fails, /scales is shrunk back to the completed writes (best effort: a task
+    may keep one incomplete entry beyond them) before the exception propagates.
+    """
+    done = h5["scales"]["t"].shape[0]
+    try:
+        for name, value in (("t", t), ("iteration", iteration),
+                            ("write_number", write_number)):
+            ds = h5["scales"][name]
+            ds.resize((ds.shape[0] + 1,))
+            ds[-1] = value
+        for name, value in arrays.items():
+            ds = h5["tasks"][name]
+            ds.resize((ds.shape[0] + 1,) + ds.shape[1:])
+            ds[-1] = value
+        h5.flush()
+    except BaseException:
+        try:
+            for name, _ in SCALES:
+                h5["scales"][name].resize((done,))
+            h5.flush()
+        except Exception:  # noqa: BLE001,S110 -- the original failure is the one to report
+            pass
+        raise
 
 
 def _truncate(h5, n: int):
@@ -289,7 +487,8 @@ class Writer:
                 raise ValueError(f"task {name!r}: shape {shape} is not (dof, *sizes) = "
                                  f"{field_shape}")
         self.phase_space = [n for n, (kind, _, _) in self.tasks.items() if kind == "phase_space"]
-        self.main = self.rank_file = None
+        self.write_bytes = 8 * sum(int(np.prod(shape)) for _, shape, _ in self.tasks.values())
+        self.main = self.rank_file = self.rank_path = None
         self.closed = False
         resumes_auto = resume is not None and mode == "auto"  # the stored mode decides
         requested = "auto" if resumes_auto else resolve_mode(mode, int(np.prod(field_shape)))
@@ -397,7 +596,7 @@ class Writer:
     # -- every rank: its own block ---------------------------------------------------------
 
     def _open_rank_file(self, plan: dict, units: dict):
-        path = self.ranks_dir / plan["segment"] / rank_file_name(self.rank)
+        self.rank_path = path = self.ranks_dir / plan["segment"] / rank_file_name(self.rank)
         if plan["continuing"]:
             self.rank_file = h5 = h5py.File(path, "a")
             n = plan["count"] - plan["first_write"]
@@ -447,20 +646,41 @@ class Writer:
             for name in self.phase_space:  # one order on every rank: gather is collective
                 arrays[name] = self.grid.gather(phase_space[name])
         else:
-            try:
-                _append(self.rank_file, self.count, t, iteration,
-                        {n: self.grid.view(phase_space[n], readonly=True)
-                         for n in self.phase_space})
-            except Exception as exc:  # noqa: BLE001
-                error = exc
+            error = self._append_checked(
+                self.rank_file, self.rank_path, t, iteration,
+                {n: self.grid.view(phase_space[n], readonly=True) for n in self.phase_space})
             self._collective_check(error)  # every block is on disk before /scales counts it
         if self.rank == 0:
+            error = self._append_checked(self.main, self.path, t, iteration, arrays)
+        self._collective_check(error)
+        self.count += 1
+
+    def _append_checked(self, h5, path, t, iteration, arrays) -> OutputWriteError | None:
+        """Check for room and append one write to ``h5``; the failure, if any, for
+        :meth:`_collective_check`."""
+        try:
+            ensure_space(path, self.write_bytes)
+            _append(h5, self.count, t, iteration, arrays)
+        except Exception as exc:  # noqa: BLE001 -- reported on every rank
+            error = OutputWriteError(getattr(exc, "errno", None) or errno.EIO,
+                                     f"cannot write {path} (write {self.count}, t = {t:.6g}): "
+                                     f"{_reason(exc)}")
+            error.__cause__ = exc
+            return error
+        return None
+
+    def record_restart(self, record: dict):
+        """Append ``record`` to the JSON list in the main file's ``restarts`` attribute;
+        collective."""
+        error = None
+        if self.rank == 0:
             try:
-                _append(self.main, self.count, t, iteration, arrays)
+                records = json.loads(self.main.attrs.get("restarts", "[]"))
+                self.main.attrs["restarts"] = json.dumps(records + [record], sort_keys=True)
+                self.main.flush()
             except Exception as exc:  # noqa: BLE001
                 error = exc
         self._collective_check(error)
-        self.count += 1
 
     def close(self, synchronise: bool = True):
         """Close this rank's files (idempotent).
@@ -473,7 +693,10 @@ class Writer:
             return
         for h5 in (self.main, self.rank_file):
             if h5 is not None:
-                h5.close()
+                try:
+                    h5.close()
+                except Exception:  # noqa: BLE001 -- a failed flush was reported already
+                    _leave_open(h5)
         self.main = self.rank_file = None
         self.closed = True  # on every rank, whether or not it held a file (gathered mode)
         if synchronise:

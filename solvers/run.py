@@ -5,9 +5,12 @@ are strings); everything from the first argument starting with ``-`` goes to PET
 (``-ts_monitor``, ``-ts_type arkimex``, ``-log_view`` ...).
 
 A bad invocation or config prints one line to stderr and exits with code 2 before any compute
-and before any file is touched. Exit codes: 0 finished; 2 bad input; 3 stopped early (wall
-time or SIGTERM/SIGINT) after writing a checkpoint, continue with ``run.restart=true``;
-1 numerical failure (NaN/Inf), the last good checkpoint is kept.
+and before any file is touched. Exit codes: 0 finished; 2 bad input (config, PETSc options,
+output directory, an output locked by another run, a damaged or incompatible checkpoint);
+3 stopped early (wall time or SIGTERM/SIGINT) after writing a checkpoint, continue with
+``run.restart=true``; 1 failed during the run: NaN/Inf (the last good checkpoint is kept), a
+write that failed (disk full), or any other error, with the traceback in
+``<output_dir>/<name>.error.log``. Every failure ends every MPI rank, with one message.
 
 With ``[response] scales = [1, -1, ...]`` the run is a field sweep: one simulation per scale
 s of the uniform field (files ``<name>_s<s>.h5``), then linear and quadratic conductivities
@@ -18,6 +21,8 @@ printed next to the k-space formulas for the same model, mu, T and tau.
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import sys
 import time
@@ -80,13 +85,95 @@ def parse_and_load(argv: list[str]):
                 raise cfgmod.ConfigError(
                     f"run.restart = true: {str(out)!r} exists without its checkpoint "
                     f"{str(checkpoint_path(out))!r}; expected both (or neither)")
-    elif not cfg.run.overwrite:
-        for out in files:
-            if out.exists():
-                raise cfgmod.ConfigError(
-                    f"run.name = {cfg.run.name!r}: output {str(out)!r} exists; expected a "
-                    "new name, run.overwrite=true to replace it, or run.restart=true")
+    else:
+        refuse_existing(cfg, files)
     return cfg, paths, petsc_args
+
+
+def refuse_existing(cfg: cfgmod.Config, files: list[Path]):
+    """ConfigError if a new run (not a restart) would replace an output without
+    ``run.overwrite``."""
+    if cfg.run.restart or cfg.run.overwrite:
+        return
+    for out in files:
+        if out.exists():
+            raise cfgmod.ConfigError(
+                f"run.name = {cfg.run.name!r}: output {str(out)!r} exists; expected a "
+                "new name, run.overwrite=true to replace it, or run.restart=true")
+
+
+class OutputClaim:
+    """The output directory and the locks of every output file of a run (taken by rank 0).
+
+    :meth:`take` is collective over ``comm`` (mpi4py): rank 0 creates the directory, takes
+    a lock ``<file>.lock`` per output (``solvers.output.acquire_lock``) and then, under the
+    locks, repeats the check that a new run replaces no output (another run may have
+    finished since the config was loaded). A failure raises ConfigError on every rank, with
+    whatever was created removed again. Every rank learns the locks and their owner, so a
+    rank that ends the job alone (``MPI_Abort``) can release them.
+    """
+
+    def __init__(self, cfg: cfgmod.Config, paths: dict, comm):
+        self.cfg, self.comm = cfg, comm
+        self.files = [p for _, p in paths["runs"]] + ([paths["response"]]
+                                                       if paths["response"] else [])
+        self.locked, self.created, self.owner = [], [], None
+
+    def take(self, stream=None):
+        """Take the directory and the locks (notes go to ``stream``, default stderr)."""
+        from solvers.output import acquire_lock, lock_owner, raise_collectively
+
+        error = None
+        if self.comm.Get_rank() == 0:
+            directory = Path(self.cfg.run.output_dir)
+            try:
+                self.created = [p for p in (directory, *directory.parents) if not p.exists()]
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                self.created = [p for p in self.created if p.exists()]
+                error = cfgmod.ConfigError(
+                    f"run.output_dir = {self.cfg.run.output_dir!r}: expected a directory "
+                    f"that exists or can be created ({err.strerror})")
+            for out in self.files if error is None else ():
+                try:
+                    note = acquire_lock(out)
+                except FileExistsError as err:  # OutputBusy: a run with this name is going
+                    error = cfgmod.ConfigError(f"run.name = {self.cfg.run.name!r}: {err}")
+                    break
+                except OSError as err:
+                    error = cfgmod.ConfigError(
+                        f"run.output_dir = {self.cfg.run.output_dir!r}: expected a writable "
+                        f"directory (cannot create {str(err.filename)!r}: {err.strerror})")
+                    break
+                self.locked.append(out)
+                if note:
+                    print(f"moyal-run: note: {note}", file=stream or sys.stderr)
+            if error is None:
+                try:
+                    refuse_existing(self.cfg, self.files)
+                except cfgmod.ConfigError as err:
+                    error = err
+            if error is not None:
+                self.release(failed=True)
+            self.owner = lock_owner()
+        raise_collectively(self.comm, error)
+        self.locked, self.owner = self.comm.bcast((self.locked, self.owner))
+        return self
+
+    def release(self, failed: bool = False):
+        """Remove the locks (any rank may); with ``failed`` (nothing was written) also the
+        directories :meth:`take` created (rank 0)."""
+        from solvers.output import release_lock
+
+        for out in self.locked:
+            release_lock(out, self.owner)
+        self.locked = []
+        for directory in self.created if failed else ():
+            try:
+                directory.rmdir()  # only if empty
+            except OSError:
+                break
+        self.created = []
 
 
 class StopRequest:
@@ -168,8 +255,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     # in main) before the first import of petsc4py.PETSc.
     from petsc4py import PETSc
 
-    from solvers.checkpoint import read_checkpoint, write_checkpoint
-    from solvers.output import Writer
+    from solvers.checkpoint import read_checkpoint, restart_changes, write_checkpoint
+    from solvers.output import Writer, raise_collectively
     from solvers.stepper import Progress, finite, fixed_step, make_ts
 
     wall_start = time.perf_counter()
@@ -197,15 +284,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
         dt, nsteps = fixed_step(t_end, dt_max)
     number0 = problem.particle_number(u)
     config_json = json.dumps(cfg.to_dict(), sort_keys=True)
-
-    if rank == 0:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    comm.tompi4py().Barrier()
-    tasks = problem.tasks()
-    writer = Writer(out, grid, tasks, config_json,
-                    {"energy": cfg.units.energy, "length": cfg.units.length},
-                    " ".join(petsc_args), mode=cfg.run.output_mode,
-                    resume=step0 if restarted else None)
+    # only run.* keys may change on a restart (ConfigError before any file is touched)
+    changed = restart_changes(chk, state["config"], config_json) if restarted else None
     written = {"step": step0 if restarted else None}  # a restart keeps the write at step0
 
     def write(step, t, vec):
@@ -216,7 +296,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
         written["step"] = step
 
     def checkpoint(step, t, vec):
-        write_checkpoint(chk, grid, vec, t, step, dt, config_json, problem.extra_state())
+        if finite(vec):  # a NaN (reported by poststep) never replaces the last good checkpoint
+            write_checkpoint(chk, grid, vec, t, step, dt, config_json, problem.extra_state())
 
     status = {"status": "finished", "reason": ""}
     progress = Progress(t_end, cfg.run.progress_every, rank, stream,
@@ -253,19 +334,40 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     def explicit_rhs(ts, t, vec, rate):
         problem.explicit_rate(t, vec, rate, include_relaxation=implicit is None)
 
-    ts = make_ts(grid, explicit_rhs, t_end, dt, nsteps, [monitor], implicit=implicit,
-                 poststep=poststep)
-    ts.setTime(t0)
-    ts.setStepNumber(step0)
-    if nsteps == step0:
-        write(step0, t0, u)
-    else:
-        ts.solve(u)
-    t_final, step_final = ts.getTime(), ts.getStepNumber()
-    if status["status"] != "failed":
-        write(step_final, t_final, u)
-        checkpoint(step_final, t_final, u)
-    writer.close()
+    try:  # the PETSc options are checked before any output is opened
+        ts = make_ts(grid, explicit_rhs, t_end, dt, nsteps, [monitor], implicit=implicit,
+                     poststep=poststep)
+        ts.setTime(t0)
+        ts.setStepNumber(step0)
+        ts.setSolution(u)
+        ts.setUp()
+    except (PETSc.Error, ValueError) as err:
+        raise cfgmod.ConfigError(f"PETSc options {' '.join(petsc_args)!r}: "
+                                 f"{petsc_message(err)}") from None
+
+    error = None
+    if rank == 0:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            error = exc
+    raise_collectively(comm.tompi4py(), error)
+    writer = Writer(out, grid, problem.tasks(), config_json,
+                    {"energy": cfg.units.energy, "length": cfg.units.length},
+                    " ".join(petsc_args), mode=cfg.run.output_mode,
+                    resume=step0 if restarted else None)
+    if restarted:
+        writer.record_restart({"t": t0, "step": step0, "changed": changed,
+                               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    with writer:  # closed on every rank, also when a step or a write fails
+        if nsteps == step0:
+            write(step0, t0, u)
+        else:
+            ts.solve(u)
+        t_final, step_final = ts.getTime(), ts.getStepNumber()
+        if status["status"] != "failed":
+            write(step_final, t_final, u)
+            checkpoint(step_final, t_final, u)
 
     series = written_series(out, cfg.run.output_every, comm)
     harmonics = drive_harmonics(problem, out, series, rank)
@@ -280,6 +382,17 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
                "series_t": series["t"], "series_current": series["current"],
                "harmonics": harmonics, **status}
     return summary, final
+
+
+def petsc_message(err: Exception) -> str:
+    """The most specific line of a PETSc error: petsc4py's text is ``error code N`` and a
+    stack of ``[rank] Function() at file:line`` frames, then the messages, the last one
+    naming the culprit (``Unknown TS type: nonsense``)."""
+    lines = [re.sub(r"^\[\d+\]\s*", "", line).strip() for line in str(err).splitlines()]
+    messages = [line for line in lines if line and not line.startswith("error code")
+                and not re.match(r"^\w+\(\) at ", line)]
+    code = getattr(err, "ierr", None)
+    return (messages or [type(err).__name__])[-1] + (f" (PETSc error {code})" if code else "")
 
 
 def particle_number_text(summary: dict) -> str:
@@ -376,9 +489,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from mpi4py import MPI
 
-    rank = MPI.COMM_WORLD.Get_rank()
+    world = MPI.COMM_WORLD
+    rank = world.Get_rank()
+    cfg = claim = None
     try:
         cfg, paths, petsc_args = parse_and_load(argv)
+        claim = OutputClaim(cfg, paths, world).take()
         import petsc4py
 
         petsc4py.init([sys.argv[0]] + petsc_args)
@@ -386,9 +502,16 @@ def main(argv: list[str] | None = None) -> int:
 
         summaries, response = run_all(cfg, paths, PETSc.COMM_WORLD, petsc_args)
     except cfgmod.ConfigError as err:
+        if claim is not None:
+            claim.release(failed=True)
         if rank == 0:
             print(f"moyal-run: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 -- one line and a log file instead of a traceback
+        return report_failure(err, cfg, world, claim)
+    finally:
+        if claim is not None and rank == 0:  # rank 0 may still be writing after the others
+            claim.release()
     if rank == 0:
         for s in summaries:
             print(f"wrote {s['path']}: t = {s['t']:.6g} hbar/{cfg.units.energy} in {s['steps']} "
@@ -417,6 +540,67 @@ def main(argv: list[str] | None = None) -> int:
                   "continue with run.restart=true", file=sys.stderr)
         return EXIT_STOPPED
     return 0
+
+
+def report_failure(err: Exception, cfg: cfgmod.Config | None, comm, claim=None) -> int:
+    """Exit code 1 for an unexpected failure: one line on stderr naming it, the traceback in
+    ``<output_dir>/<name>.error.log``.
+
+    A failure that every rank raised (``solvers.output.is_collective``) is reported by rank 0.
+    One raised on some ranks only is reported by each of them, which then ends every rank
+    (``MPI_Abort``): the other ranks may be waiting for it in a collective call.
+    """
+    from solvers.output import is_collective
+
+    shared = comm.Get_size() == 1 or is_collective(err)
+    if shared and comm.Get_rank() != 0:
+        return EXIT_FAILED
+    where = write_error_log(err, cfg, comm)
+    print(f"moyal-run: failed: {describe(err)}; {where}", file=sys.stderr, flush=True)
+    if not shared:
+        if claim is not None:
+            claim.release()
+        comm.Abort(EXIT_FAILED)
+    return EXIT_FAILED
+
+
+def describe(err: BaseException, limit: int = 400) -> str:
+    """``Type: message`` on one line; an error PETSc raised on behalf of a Python callback
+    (a monitor, the right-hand side) is described by the callback's exception."""
+    petsc = sys.modules.get("petsc4py.PETSc")
+    while petsc is not None and isinstance(err, petsc.Error) \
+            and (err.__cause__ or err.__context__):
+        err = err.__cause__ or err.__context__
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def write_error_log(err: BaseException, cfg: cfgmod.Config | None, comm) -> str:
+    """Append the traceback of ``err`` to ``<output_dir>/<name>.error.log`` (a temporary file
+    before the config is known, or if that one cannot be written); returns the words
+    ``traceback in <path>`` for the message."""
+    import tempfile
+    import traceback
+
+    text = (f"moyal-run failed at {time.strftime('%Y-%m-%dT%H:%M:%S%z')} on rank "
+            f"{comm.Get_rank()} of {comm.Get_size()}, argv {sys.argv}:\n"
+            + "".join(traceback.format_exception(err)) + "\n")
+    targets = [Path(cfg.run.output_dir) / f"{cfg.run.name}.error.log"] if cfg else []
+    for target in targets + [None]:
+        fresh = target is None or not target.exists()
+        try:
+            if target is None:
+                handle, name = tempfile.mkstemp(prefix="moyal-run-", suffix=".error.log")
+                os.close(handle)
+                target = Path(name)
+            with open(target, "a", encoding="utf-8") as log:
+                log.write(text)
+            return f"traceback in {target}"
+        except OSError as exc:  # e.g. the disk is full: leave no empty log behind
+            reason = exc.strerror
+            if fresh and target is not None:
+                target.unlink(missing_ok=True)
+    return f"traceback not saved ({reason})"
 
 
 if __name__ == "__main__":
