@@ -242,11 +242,15 @@ class OutputBusy(FileExistsError):
 def acquire_lock(path) -> str:
     """Create ``<path>.lock`` exclusively (``O_EXCL``), holding this process' pid and host.
 
+    A stale lock (its process, on this host, no longer runs) is taken over: renamed aside
+    (atomic, so of two runs taking it over at once only one moves it), checked to be still
+    the stale one, removed, and created anew; a fresh lock found aside instead (another run
+    took the stale one over first) is put back.
+
     Returns
     -------
     str
-        ``""``, or a note that a stale lock (left by a process of this host that no longer
-        runs) was taken over.
+        ``""``, or a note that a stale lock was taken over.
 
     Raises
     ------
@@ -259,24 +263,42 @@ def acquire_lock(path) -> str:
     lock = lock_path(path)
     host = socket.gethostname()
     note = ""
-    while True:  # a second pass only after removing a stale lock
+    while True:  # again only after a stale lock was moved away (by this run or another)
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = _lock_holder(lock)
-            if note or not (holder and holder["host"] == host and not _alive(holder["pid"])):
-                who = (f"process {holder['pid']} on {holder['host']}" if holder
-                       else "an unidentified process")
-                raise OutputBusy(f"{path} is being written by {who} (lock {lock}); expected "
-                                 "one run per run.name at a time (remove the lock if that "
-                                 "run is gone)") from None
-            lock.unlink(missing_ok=True)
-            note = (f"took over the lock {lock} of process {holder['pid']} on {host}, which "
-                    "no longer runs")
-            continue
+            if not note and holder and holder["host"] == host and not _alive(holder["pid"]):
+                if _remove_stale(lock, holder):
+                    note = (f"took over the lock {lock} of process {holder['pid']} on {host}, "
+                            "which no longer runs")
+                    continue
+                holder = _lock_holder(lock)  # the run that took it over first
+            who = (f"process {holder['pid']} on {holder['host']}" if holder
+                   else "an unidentified process")
+            raise OutputBusy(f"{path} is being written by {who} (lock {lock}); expected one "
+                             "run per run.name at a time (remove the lock if that run is "
+                             "gone)") from None
         with os.fdopen(fd, "w") as stream:
             json.dump({**lock_owner(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, stream)
         return note
+
+
+def _remove_stale(lock: Path, holder: dict) -> bool:
+    """Remove ``lock`` if it still holds ``holder``; False if another run holds it now."""
+    aside = lock.with_name(f"{lock.name}.{os.getpid()}")
+    try:
+        os.rename(lock, aside)
+    except FileNotFoundError:  # another run moved it first: the O_EXCL create decides
+        return True
+    if _lock_holder(aside) == holder:
+        aside.unlink()
+        return True
+    try:  # another run's fresh lock: put it back (link fails rather than replace a newer one)
+        os.link(aside, lock)
+    finally:
+        aside.unlink()
+    return False
 
 
 def lock_owner() -> dict:

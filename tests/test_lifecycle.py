@@ -213,6 +213,24 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(workdir, capsy
     assert no_locks(workdir / "out")
 
 
+def test_a_stale_lock_another_run_took_over_first_is_left_to_it(tmp_path, monkeypatch):
+    """Two runs find the same stale lock; the other one replaces it with its own lock just
+    after this one has judged it stale: this one must not remove the fresh lock."""
+    out = tmp_path / "r.h5"
+    write_lock(out, pid=2**22 + 1)  # above Linux's pid_max: no such process
+    lock = out.with_name("r.h5.lock")
+    fresh = json.dumps({"pid": os.getppid(), "host": socket.gethostname()})
+
+    def other_run_takes_over(pid):
+        lock.write_text(fresh)
+        return False  # the pid that was asked about is dead
+
+    monkeypatch.setattr(output_module, "_alive", other_run_takes_over)
+    with pytest.raises(FileExistsError, match=f"process {os.getppid()} on "):
+        output_module.acquire_lock(out)
+    assert lock.read_text() == fresh and [p.name for p in tmp_path.iterdir()] == ["r.h5.lock"]
+
+
 def test_an_output_another_run_finished_after_the_check_is_not_replaced(workdir, monkeypatch,
                                                                           capsys):
     """The other run completes between this run's existence check and its start."""
