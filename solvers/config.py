@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,20 @@ def _check(meta: dict, key: str, value: Any) -> Any:
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"{key} = {value!r}: expected one of {', '.join(map(repr, choices))}")
+    pattern = meta.get("pattern")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise ConfigError(f"{key} = {value!r}: expected {expect}")
     return value
+
+
+# One file-name component that no file of another run can carry: runs write <name>.h5,
+# <name>.chk.h5 (checkpoint), <name>.chk.tmp, <name>.ranks/, and sweeps <name>_s<+-scale>.h5
+# and <name>_response.h5, so a name ending in .chk, _s<+-number> or _response would collide.
+RUN_NAME = re.compile(r"(?!.*(\.chk|_response|_s[+-][0-9.e+-]*)$)"  # no colliding suffix
+                      r"[A-Za-z0-9_][A-Za-z0-9._+=-]{0,199}")
+RUN_NAME_EXPECT = ("one file-name component: 1 to 200 letters, digits or . _ + - =, starting "
+                   "with a letter, digit or _, not ending in .chk, _response or _s<+-number> "
+                   "(the checkpoint and sweep files of another run)")
 
 
 def _opt(default, kind, doc, **meta):
@@ -169,7 +183,8 @@ class NumericsConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: str = _opt("default", str, "run name: the output file is <output_dir>/<name>.h5")
+    name: str = _opt("default", str, "run name: the output file is <output_dir>/<name>.h5",
+                     pattern=RUN_NAME, expect=RUN_NAME_EXPECT)
     output_dir: str = _opt("output", str, "directory for HDF5 output")
     t_end: float = _opt(10.0, float, "final time (hbar / energy)", min=0.0,
                         expect="a time >= 0")
@@ -275,8 +290,10 @@ def model_from_table(table: dict):
                           "'error', 'traced'")
     try:
         model = model_from_config(table)
-    except ModelError as err:
-        raise ConfigError(f"model: {err}") from None
+    except ModelError as err:  # messages naming their own key (model.hamiltonian) pass as is
+        message = str(err)
+        raise ConfigError(message if message.startswith("model.") else f"model: {message}") \
+            from None
     return model, (None if degeneracy == "auto" else degeneracy)
 
 

@@ -50,6 +50,10 @@ def test_default_is_a_2d_lattice_model_in_band_mode_of_order_2():
     ({"response": {"scales": [1.0, -1.0]}}, "a steady current needs collisions"),
     ({"run": 3}, "run = 3: expected a table"),
     ({"run": {"restart": True, "overwrite": True}}, "run.restart = true"),
+    ({"run": {"name": "../x"}}, "run.name = '../x': expected one file-name component"),
+    ({"model": {"hamiltonian": "sx.T"}}, "model.hamiltonian: 'sx.T': attribute access"),
+    ({"model": {"name": "chain", "parameters": {"t": float("nan")}}},
+     "model.parameters.t = nan: expected a finite real number"),
 ])
 def test_bad_values_name_key_value_and_expectation(raw, fragment):
     with pytest.raises(config.ConfigError) as err:
