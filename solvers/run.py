@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from solvers import config as cfgmod
+from solvers import preflight
 
 USAGE = "usage: python -m solvers.run CONFIG.toml [table.key=value ...] [-petsc_option ...]"
 EXIT_STOPPED = 3
@@ -69,6 +70,7 @@ def parse_and_load(argv: list[str]):
     """Split arguments, load and validate the config, check the output paths (no compute)."""
     path, overrides, petsc_args = split_args(argv)
     cfg = cfgmod.load(path, overrides)
+    preflight.check_resources(cfg)  # size, memory, steps of a given dt, collapsed cells
     paths = output_paths(cfg)
     files = [p for _, p in paths["runs"]] + ([paths["response"]] if paths["response"] else [])
     if cfg.run.restart:
@@ -270,6 +272,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
         check_time_step(cfg, problem, integrator)
     dt_max = cfg.numerics.dt or problem.stable_dt(t_end,
                                                   include_relaxation=integrator == "explicit")
+    preflight.check_steps(cfg, dt_max)  # at most MAX_STEPS steps, before any file
     u = grid.da.createGlobalVec()
     chk = checkpoint_path(out)
     restarted = cfg.run.restart and chk.exists()
