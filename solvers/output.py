@@ -171,8 +171,8 @@ def ensure_space(path, nbytes: int):
     """Raise OSError unless ``nbytes`` more bytes (plus :data:`SPACE_MARGIN`) fit in ``path``.
 
     Two limits are checked: the free space of the file system holding ``path`` (blocks
-    available to this user) and the process' file-size limit (``ulimit -f``) against the
-    current size of ``path``.
+    available to this user; skipped for a file system that reports no size at all) and the
+    process' file-size limit (``ulimit -f``) against the current size of ``path``.
 
     Raises
     ------
@@ -183,7 +183,7 @@ def ensure_space(path, nbytes: int):
     need = int(nbytes) + SPACE_MARGIN
     stats = os.statvfs(path.parent)
     free = stats.f_bavail * stats.f_frsize
-    if free < need:
+    if stats.f_blocks and free < need:
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free} bytes free, the "
                       f"next write needs {need})", str(path))
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]

@@ -285,6 +285,26 @@ def test_a_failing_output_write_is_one_line_exit_1_earlier_writes_kept(workdir, 
     assert no_locks(workdir / "out")
 
 
+def test_a_full_disk_stops_the_run_before_the_write(workdir, monkeypatch, capsys):
+    """The file system of out/ reports only the 1 MiB margin free from the fourth write on."""
+    statvfs, calls = os.statvfs, []
+
+    def filling(path):
+        stats = statvfs(path)
+        if Path(path).resolve() == (workdir / "out").resolve():
+            calls.append(1)
+            if len(calls) > 3:
+                return os.statvfs_result((stats.f_bsize, 1, stats.f_blocks, 2**20, 2**20,
+                                          *tuple(stats)[5:]))
+        return stats
+
+    monkeypatch.setattr(output_module.os, "statvfs", filling)
+    line = one_line_failure(main(["c.toml", "run.output_every=1"]), capsys.readouterr().err)
+    assert f"cannot write {Path('out/r.h5')} (write 3" in line, line
+    assert f"No space left on device ({2**20} bytes free, the next write needs" in line, line
+    assert list(readable_writes(workdir / "out" / "r.h5")) == [0, 1, 2]
+
+
 # 64 x 64 k cells, two bands: 64 KiB per phase-space write.
 BIG = ["model.name=qwz", "grid.nk=[64, 64]", "fields.E=[0.1, 0.0]", "run.t_end=1.2",
        "run.output_every=1", "run.progress_every=100000"]
