@@ -128,7 +128,7 @@ def stop_points(nsteps):
 
 @pytest.mark.parametrize("where", ["first_step", "in_window", "second_run"])
 def test_stopped_and_restarted_sweep_gives_the_uninterrupted_conductivities(
-        tmp_path, monkeypatch, capsys, uninterrupted, where):
+        tmp_path, monkeypatch, uninterrupted, where):
     steps = stop_points(uninterrupted["nsteps"])[where]
     path = config(tmp_path, SWEEP)
     with monkeypatch.context() as patch:
