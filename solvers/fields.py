@@ -125,6 +125,30 @@ class UniformField:
         """Upper bound of |Ex|, |Ey| over all times, shape (2,)."""
         return np.abs(self.dc) + np.abs(self.ac)
 
+    def ranges(self):
+        """Enclosures of E and dE/dt over all times, from the formula (no sampling).
+
+        Inside the ramp envelope r in [0, 1] (r = 1 without a ramp), each component of E is
+        dc + ac cos(omega t + phase), in [dc - |ac|, dc + |ac|] when it oscillates and
+        dc + ac cos(phase) otherwise; the ramp widens that range to include 0. And
+        |dE/dt| <= max|r'| (|dc| + |ac|) + omega |ac| with max|r'| = pi / (2 ramp_time).
+
+        Returns
+        -------
+        (ndarray, ndarray, ndarray), each shape (2,)
+            Midpoint and radius of the range of (Ex, Ey) (energy / (e length)), and the
+            bound of |dE/dt| (energy^2 / (e length hbar)).
+        """
+        dc, ac = np.array(self.dc), np.array(self.ac)
+        oscillates = self.omega > 0
+        lo = dc - np.abs(ac) if oscillates else dc + ac * math.cos(self.phase)
+        hi = dc + np.abs(ac) if oscillates else lo
+        rate = np.abs(ac) * self.omega
+        if self.ramp_time > 0:
+            lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
+            rate = rate + 0.5 * math.pi / self.ramp_time * self.bound()
+        return 0.5 * (lo + hi), 0.5 * (hi - lo), rate
+
 
 # ------------------------------------------------------------------------------------------
 # profile components V_c(x, t)
@@ -168,9 +192,14 @@ class CosinePotential:
     def is_static(self) -> bool:
         return self.omega == 0
 
-    def force_bound(self, x):
-        """Upper bound of |d_x V| over all x and t."""
-        return abs(self.amplitude * self.q)
+    def x_derivative_bound(self, x, order):
+        """Upper bound of |d^order V / dx^order| at x over all t (the travelling wave passes
+        every phase through each x), an array of x's shape."""
+        return np.full(np.shape(x), abs(self.amplitude) * abs(self.q) ** order)
+
+    def tx_derivative_bound(self, x):
+        """Upper bound of |d_t d_x V| at x over all t, an array of x's shape."""
+        return np.full(np.shape(x), abs(self.amplitude * self.q * self.omega))
 
 
 class _ModulatedProfile:
@@ -198,9 +227,14 @@ class _ModulatedProfile:
     def is_static(self) -> bool:
         return self.omega == 0
 
-    def force_bound(self, x):
-        """max over the given x of |s'(x)|: bounds |d_x V| there at all times."""
-        return float(np.max(np.abs(self.profile(np.asarray(x, dtype=float), 1))))
+    def x_derivative_bound(self, x, order):
+        """|s^(order)(x)|: bounds |d^order V / dx^order| at x over all t, x's shape."""
+        x = np.asarray(x, dtype=float)
+        return np.broadcast_to(np.abs(self.profile(x, order)), x.shape)
+
+    def tx_derivative_bound(self, x):
+        """|omega s'(x)|: bounds |d_t d_x V| at x over all t, x's shape."""
+        return abs(self.omega) * self.x_derivative_bound(x, 1)
 
 
 def _tanh_derivatives(x, centre, width, order):
@@ -327,7 +361,8 @@ class Potential:
     uniform : UniformField
     components : tuple
         Profile components (objects with ``x_derivative(x, t, order)``,
-        ``tx_derivative(x, t)``, ``is_static`` and ``force_bound(x)``).
+        ``tx_derivative(x, t)``, ``is_static``, and ``x_derivative_bound(x, order)``,
+        ``tx_derivative_bound(x)`` bounding those over all t).
     """
 
     uniform: UniformField = field(default_factory=UniformField)
@@ -399,8 +434,55 @@ class Potential:
         part is bounded by max_x |d_x V_c| over the given x (energy / length).
         """
         bound = self.uniform.bound()
-        bound[0] += sum(component.force_bound(x) for component in self.components)
+        bound[0] += sum(float(np.max(component.x_derivative_bound(x, 1)))
+                        for component in self.components)
         return bound
+
+    def derivative_ranges(self, x, names=DERIVATIVE_NAMES):
+        """Every value each derivative takes at positions x over all times t, enclosed.
+
+        The time dependence is bounded analytically, never sampled: the uniform field by
+        :meth:`UniformField.ranges` (|E| <= |E_dc| + |E_ac|, the ramp envelope in [0, 1]), a
+        time-dependent component by its ``*_bound`` methods (|cos| <= 1), a static one by its
+        value.
+
+        Parameters
+        ----------
+        x : ndarray
+            Positions (length), any shape.
+        names : iterable of str
+            Subset of :data:`DERIVATIVE_NAMES`.
+
+        Returns
+        -------
+        dict[str, tuple]
+            ``(mid, radius)`` per name: every value lies in [mid - radius, mid + radius]
+            (units as :meth:`derivatives`); arrays of x's shape or floats, as there.
+        """
+        names = tuple(names)
+        unknown = sorted(set(names) - set(DERIVATIVE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown potential derivatives {unknown}; "
+                             f"known: {', '.join(DERIVATIVE_NAMES)}")
+        x = np.asarray(x, dtype=float)
+        field_mid, field_radius, rate_radius = self.uniform.ranges()
+        uniform_part = {"V_dx": (-field_mid[0], field_radius[0]),
+                        "V_dy": (-field_mid[1], field_radius[1]),
+                        "V_dtx": (0.0, rate_radius[0]), "V_dty": (0.0, rate_radius[1])}
+        result = {}
+        for name in names:
+            mid, radius = uniform_part.get(name, (0.0, 0.0))
+            for component in self.components:
+                if name in _X_ORDERS:
+                    order = _X_ORDERS[name]
+                    if component.is_static:
+                        mid = mid + component.x_derivative(x, 0.0, order)
+                    else:
+                        radius = radius + component.x_derivative_bound(x, order)
+                elif name == "V_dtx" and not component.is_static:
+                    radius = radius + component.tx_derivative_bound(x)
+            result[name] = (mid, radius)
+        return result
 
 
 # ------------------------------------------------------------------------------------------

@@ -26,6 +26,12 @@ K_NAMES = ("kx", "ky")
 # linear band touching between two cell centres gives at least 2, so every touching point is
 # reported, while a gap whose curvature peak spans ~2/3 of a cell is still accepted.
 GAP_RESOLUTION_LIMIT = 1.5
+# Largest energy range of one k cell at the Fermi surface, in units of T (see
+# fermi_resolution), accepted without a warning; docs/solver.md has the measured errors.
+FERMI_RESOLUTION_LIMIT = 0.5
+# Accuracy bound of the time step: dt <= ACCURACY_STEP * the shortest time scale of the run
+# (_Problem.time_scales); docs/solver.md has the measured time-discretisation errors.
+ACCURACY_STEP = 0.2
 
 
 def scaled_fields(table: dict, scale: float) -> dict:
@@ -125,6 +131,47 @@ def gap_resolution(energy, centres, widths):
     return worst
 
 
+def fermi_resolution(energy, centres, widths, mu: float, temperature: float):
+    """How coarsely the k cells sample the thermal shell of -f0' at the Fermi surface.
+
+    -f0'(eps) = f0 (1 - f0) / T falls off over |eps - mu| ~ T, a shell of k width
+    T / |grad eps|; a cell spans the energy range sum_a |d_a eps| w_a. The ratio of that
+    range to T, over the cells whose range comes within 2 T of mu, says how many T one cell
+    jumps (the midpoint rule of a sech^2 peak of k width T/|v| sampled every w has relative
+    error ~ 4 x / sinh(x), x = 2 pi^2 T / (|v| w), from its first alias).
+
+    Parameters
+    ----------
+    energy : ndarray, shape (*k, N)
+        Band energies at the k-cell centres (energy).
+    centres, widths : lists of 1D arrays
+        Cell centres and widths of each k axis (1/length).
+    mu, temperature : float
+        Chemical potential and temperature (energy), temperature > 0.
+
+    Returns
+    -------
+    tuple or None
+        ``(ratio, band, k)``: the largest energy range of a Fermi-surface cell / T, its band
+        and k point (list); None when no cell is near mu.
+    """
+    worst = None
+    for band in range(energy.shape[-1]):
+        eps = energy[..., band]
+        slopes = np.gradient(eps, *centres) if eps.ndim > 1 else [np.gradient(eps, centres[0])]
+        spread = sum(np.abs(slope) * np.reshape(w, [-1 if a == i else 1
+                                                    for a in range(eps.ndim)])
+                     for i, (slope, w) in enumerate(zip(slopes, widths)))
+        near = np.abs(eps - mu) <= 0.5 * spread + 2 * temperature
+        if not np.any(near):
+            continue
+        ratio = np.where(near, spread, 0.0) / temperature
+        at = np.unravel_index(np.argmax(ratio), ratio.shape)
+        if worst is None or ratio[at] > worst[0]:
+            worst = (float(ratio[at]), band, [round(float(c[i]), 6) for c, i in zip(centres, at)])
+    return worst
+
+
 def select_bands(geometry, bands):
     """BandGeometry restricted to ``bands`` (band axis last in geometry)."""
     return dataclasses.replace(geometry, **{
@@ -155,9 +202,74 @@ class _Problem:
         from solvers.fields import potential_from_config
 
         self.grid = PhaseSpaceGrid(axes, dof=dof, stencil_width=STENCIL_WIDTH, comm=comm)
+        # setup warnings once per config: on rank 0 of the first run of a field sweep
+        self.warns = comm.getRank() == 0 and scale == (cfg.response.scales or [1.0])[0]
         self.potential = potential_from_config(scaled_fields(cfg.fields, scale))
         self.reduction = grid_k_sum(self.grid)
         self.local = self.grid.da.createLocalVec()
+
+    def time_scales(self) -> dict[str, float]:
+        """The run's physical time scales (hbar / energy) that the step must resolve.
+
+        ``tau`` (and ``tau_inter``) of the relaxation; ``1/omega`` of an AC uniform field and
+        of each time-dependent potential component; ``ramp_time/pi`` (the sin^2 switch-on is
+        half a period of angular frequency pi / ramp_time); the ``average_window`` of a field
+        sweep (so that it spans at least 1 / ACCURACY_STEP steps). The accuracy bound of the
+        step is :data:`ACCURACY_STEP` times the shortest (``solvers.run.accuracy_step``).
+        """
+        cfg, potential = self.cfg, self.potential
+        uniform = potential.uniform
+        scales = {}
+        if self.relaxation is not None:
+            scales["tau"] = cfg.collisions.tau
+            if self.mode == "matrix" and cfg.collisions.tau_inter > 0:
+                scales["tau_inter"] = cfg.collisions.tau_inter
+        if uniform.omega > 0 and any(uniform.ac):
+            scales["1/omega"] = 1.0 / uniform.omega
+        for i, component in enumerate(potential.components):
+            if not component.is_static:
+                scales[f"1/omega of fields.potential[{i}]"] = 1.0 / abs(component.omega)
+        if uniform.ramp_time > 0 and any(uniform.bound()):
+            scales["ramp_time/pi"] = uniform.ramp_time / np.pi
+        if cfg.response.scales and cfg.response.average_window > 0:
+            scales["average_window"] = cfg.response.average_window
+        return scales
+
+    def _warn_unresolved_fermi_surface(self, energy, bands):
+        """Warn (rank 0) when the k cells are too coarse for the thermal shell of -f0'.
+
+        Checked for each (mu, T) the run uses: the initial equilibrium (unless band_window)
+        and the relaxation target. ``energy``: energies of the evolved bands at the ghosted
+        k-cell centres, shape (*k, N); ``bands``: their indices in the model.
+        """
+        cfg = self.cfg
+        pairs = {}  # (mu, T) -> the tables that use it
+        if cfg.initial.kind != "band_window":
+            pairs.setdefault((cfg.initial.mu, cfg.initial.temperature), []).append("initial")
+        if cfg.collisions.kind != "none":
+            pairs.setdefault((cfg.collisions.mu, cfg.collisions.temperature),
+                             []).append("collisions")
+        k_cells = [self.grid.ghosted_cells(axis) for axis in self.grid.k_axes]
+        comm = self.grid.comm.tompi4py()
+        for (mu, temperature), tables in pairs.items():
+            found = fermi_resolution(energy, [c for c, _ in k_cells], [w for _, w in k_cells],
+                                     mu, temperature)
+            worst = max(comm.allgather(found), key=lambda f: -1.0 if f is None else f[0])
+            if worst is None or worst[0] <= FERMI_RESOLUTION_LIMIT or not self.warns:
+                continue
+            ratio, band, k = worst
+            band = bands[band]
+            finer = [int(np.ceil(n * ratio / FERMI_RESOLUTION_LIMIT)) for n in cfg.grid.nk]
+            warnings.warn(
+                f"{' and '.join(t + '.temperature' for t in tables)} = {temperature!r}: the "
+                f"Fermi surface at mu = {mu!r} is "
+                f"under-resolved by grid.nk = {list(cfg.grid.nk)}: the band energy changes "
+                f"by {ratio:.3g} T across one k cell (band {band}, k = {k}), more than "
+                f"{FERMI_RESOLUTION_LIMIT:g} T: the thermal shell of -f0' spans fewer than "
+                f"{1 / FERMI_RESOLUTION_LIMIT:g} cells, and conductivities carry grid errors "
+                f"(measured: sigma2 ~3.5% x {ratio:.3g}^2, docs/solver.md); use grid.nk = "
+                f"{finer} (or refine k there), or a higher temperature",
+                RuntimeWarning, stacklevel=2)
 
     def field(self, t):
         """Uniform field E(t) along the k directions, shape (dk,) (energy / (e length))."""
@@ -270,6 +382,7 @@ class BandProblem(_Problem):
 
     mode = "band"
     f_units = "occupation per band (cell averages)"
+    explicit_stiffness = "tau"  # what limits an explicit step besides the CFL number
 
     def __init__(self, cfg: cfgmod.Config, comm, scale: float = 1.0):
         from moyal.geometry import GeometryError, band_geometry
@@ -305,6 +418,7 @@ class BandProblem(_Problem):
         self.geometry = select_bands(full, bands)
         if cfg.mode.order > 0 and degeneracy != "traced":
             self._warn_unresolved_gap(full.energy)
+        self._warn_unresolved_fermi_surface(self.geometry.energy, bands)
         self.operator = BandModeOperator(self.grid, self.geometry, self.potential,
                                          cfg.mode.order, cfg.numerics.limiter,
                                          cfg.numerics.flux, cfg.numerics.backend)
@@ -318,8 +432,7 @@ class BandProblem(_Problem):
         found = gap_resolution(energy, [c for c, _ in k_cells], [w for _, w in k_cells])
         worst = max(self.grid.comm.tompi4py().allgather(found),
                     key=lambda f: -1.0 if f is None else f[0])
-        if (worst is not None and worst[0] > GAP_RESOLUTION_LIMIT
-                and self.grid.comm.getRank() == 0):
+        if worst is not None and worst[0] > GAP_RESOLUTION_LIMIT and self.warns:
             ratio, gap, band, k = worst
             warnings.warn(
                 f"mode.order = {self.cfg.mode.order}: bands {band} and {band + 1} are nearly "
@@ -392,11 +505,10 @@ class BandProblem(_Problem):
                 "band_energy": self.reduction.reduce(eps * f),
                 "current": np.array([-self.reduction.reduce(fluxes[r]) for r in fluxes])}
 
-    def stable_dt(self, t_end: float, include_relaxation: bool) -> float:
-        """CFL step over the run (field sampled at 257 times), and with an explicit
-        relaxation also dt <= cfl * tau."""
-        dt = self.operator.stable_dt(np.linspace(0.0, max(t_end, 0.0), 257),
-                                     self.cfg.numerics.cfl)
+    def stable_dt(self, include_relaxation: bool) -> float:
+        """CFL step for every field the run can see (bounded at its peak, not sampled), and
+        with an explicit relaxation also dt <= cfl * tau (rates added)."""
+        dt = self.operator.stable_dt(self.cfg.numerics.cfl)
         if include_relaxation and self.relaxation is not None:
             dt = 1.0 / (1.0 / dt + 1.0 / (self.cfg.numerics.cfl * self.cfg.collisions.tau))
         return dt
@@ -441,6 +553,7 @@ class MatrixProblem(_Problem):
     """
 
     mode = "matrix"
+    explicit_stiffness = "gap frequency and tau"
     f_units = "packed Hermitian Wigner matrix: N diagonal entries, then Re, Im of F_ij (i < j)"
 
     def __init__(self, cfg: cfgmod.Config, comm, scale: float = 1.0):
@@ -462,8 +575,10 @@ class MatrixProblem(_Problem):
         grid = self.grid
         cells = [grid.ghosted_cells(i) for i in range(grid.dim)]
         k_centres = [cells[i][0] for i in grid.k_axes]
+        h_ghosted = hamiltonian_on_cells(model, k_centres, 3 if grid.has_x else 1)
+        self._warn_unresolved_fermi_surface(np.linalg.eigvalsh(h_ghosted[()]), range(n))
         self.operator = MatrixModeOperator(
-            hamiltonian_on_cells(model, k_centres, 3 if grid.has_x else 1),
+            h_ghosted,
             [c for c, _ in cells], [w for _, w in cells], grid.has_x,
             hbar_order=cfg.mode.order, limiter=cfg.numerics.limiter)
         self.pack = pack
@@ -574,8 +689,9 @@ class MatrixProblem(_Problem):
                                      for a in range(len(self.grid.k_axes))]),
                 "band_population": np.array([reduce(p[None]) for p in populations])}
 
-    def stable_dt(self, t_end: float, include_relaxation: bool) -> float:
-        """Transport CFL; with everything explicit also the gap frequency and 1/tau."""
+    def stable_dt(self, include_relaxation: bool) -> float:
+        """Transport CFL (the field bounded at its peak); with everything explicit also the
+        gap frequency and 1/tau (rates added)."""
         cfl, grid = self.cfg.numerics.cfl, self.grid
         rate = 0.0
         if grid.has_x:

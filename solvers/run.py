@@ -26,6 +26,7 @@ import re
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -209,9 +210,9 @@ def make_problem(cfg: cfgmod.Config, comm, scale: float = 1.0):
     return kind(cfg, comm, scale)
 
 
-def choose_integrator(cfg: cfgmod.Config, problem, dt_advective: float) -> str:
+def choose_integrator(cfg: cfgmod.Config, problem, dt_wanted: float) -> str:
     """``explicit`` or ``imex`` (auto: imex in matrix mode, or for a linear relaxation with
-    tau shorter than the advective step)."""
+    tau shorter than the step the run wants: the user's, else the CFL and accuracy bound)."""
     choice = cfg.numerics.integrator
     if choice != "auto":
         if choice == "imex" and problem.implicit_part() is None:
@@ -221,26 +222,87 @@ def choose_integrator(cfg: cfgmod.Config, problem, dt_advective: float) -> str:
         return choice
     if problem.implicit_part() is None:
         return "explicit"
-    if problem.mode == "matrix" or cfg.collisions.tau < dt_advective:
+    if problem.mode == "matrix" or cfg.collisions.tau < dt_wanted:
         return "imex"
     return "explicit"
 
 
-def check_time_step(cfg: cfgmod.Config, problem, integrator: str):
-    """Refuse a given ``numerics.dt`` above the stable step (Courant number 1) before compute.
-
-    ``problem.stable_dt`` is proportional to ``numerics.cfl``, so dividing by it gives the
-    step at Courant number 1, the limit of the SSP-RK/MUSCL scheme; the explicit relaxation
-    (``dt <= tau``) counts only when it is integrated explicitly.
-    """
-    dt = cfg.numerics.dt
-    limit = problem.stable_dt(cfg.run.t_end, include_relaxation=integrator == "explicit") \
-        / cfg.numerics.cfl
-    if dt > limit:
+def user_time_step(cfg: cfgmod.Config, options) -> tuple[str, float] | None:
+    """The step the user fixed, ``(key, dt)``: ``numerics.dt`` or the PETSc option
+    ``-ts_time_step`` (``-ts_dt``, its deprecated alias) from ``options`` (a PETSc.Options);
+    None for neither. ConfigError for a value that is not a positive number, or for both."""
+    given = [("numerics.dt", cfg.numerics.dt)] if cfg.numerics.dt else []
+    for name in ("ts_time_step", "ts_dt"):
+        if options.hasName(name):
+            text = options.getString(name, "")
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value < float("inf"):
+                raise cfgmod.ConfigError(f"-{name} = {text!r}: expected a positive time step "
+                                         "(hbar/energy)")
+            given.append((f"-{name}", value))
+    if len(given) > 1:
         raise cfgmod.ConfigError(
-            f"numerics.dt = {dt!r}: expected a step <= {limit:.6g} hbar/energy, the stable "
-            f"step (Courant number 1) of this grid and field with the {integrator} integrator; "
-            "use numerics.dt = 0 (step from numerics.cfl) or a smaller dt")
+            f"{given[1][0]} = {given[1][1]!r}: the step is also set by {given[0][0]} = "
+            f"{given[0][1]!r}; expected one of them")
+    return given[0] if given else None
+
+
+def accuracy_step(problem) -> tuple[float, str]:
+    """``(dt, scale name)``: ``ACCURACY_STEP`` times the shortest time scale of the run
+    (:meth:`solvers.problem.BandProblem.time_scales`); ``(inf, "")`` for none."""
+    from solvers.problem import ACCURACY_STEP
+
+    scales = problem.time_scales()
+    if not scales:
+        return float("inf"), ""
+    name = min(scales, key=scales.get)
+    return ACCURACY_STEP * scales[name], name
+
+
+def check_time_step(cfg: cfgmod.Config, problem, integrator: str,
+                    user: tuple[str, float] | None = None) -> tuple[float, str]:
+    """The largest step ``dt_max`` and what limits it, before compute.
+
+    Without a user step: the smaller of the stable step (``problem.stable_dt``, Courant
+    number ``numerics.cfl``: "CFL", or the explicit local terms, e.g. "tau (stability)")
+    and the accuracy bound (:func:`accuracy_step`, named by its time scale, e.g. "1/omega").
+
+    A user step ``user = (key, dt)`` (:func:`user_time_step`) is refused above the stable step
+    at Courant number 1 (``problem.stable_dt`` is proportional to ``numerics.cfl``; the limit
+    of the SSP-RK/MUSCL scheme), warned about (once per config) above the accuracy bound,
+    and then used: the limit is its key.
+    """
+    from solvers.problem import ACCURACY_STEP
+
+    explicit = integrator == "explicit"
+    transport = problem.stable_dt(include_relaxation=False)
+    stable = problem.stable_dt(include_relaxation=explicit)
+    accurate, scale = accuracy_step(problem)
+    if user is not None:
+        key, dt = user
+        limit = stable / cfg.numerics.cfl
+        if dt > limit:
+            raise cfgmod.ConfigError(
+                f"{key} = {dt!r}: expected a step <= {limit:.6g} hbar/energy, the stable "
+                f"step (Courant number 1) of this grid and field with the {integrator} "
+                "integrator; use numerics.dt = 0 (step from numerics.cfl and the time "
+                "scales) or a smaller step")
+        if dt > accurate and problem.warns:
+            warnings.warn(
+                f"{key} = {dt!r}: above the accuracy bound {accurate:.4g} hbar/energy "
+                f"({ACCURACY_STEP:g} x {scale} = {accurate / ACCURACY_STEP:.4g}); the "
+                "time-discretisation error grows as (dt / scale)^3 beyond the ~1e-4 "
+                "relative measured at the bound (docs/solver.md)", RuntimeWarning,
+                stacklevel=2)
+        return dt, key
+    if accurate < stable:
+        return accurate, scale
+    # stable = cfl / (transport rate + local rate): transport dominates iff stable >= transport / 2
+    return stable, ("CFL" if stable >= 0.5 * transport
+                    else f"{problem.explicit_stiffness} (stability)")
 
 
 def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdout,
@@ -263,15 +325,20 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
 
     wall_start = time.perf_counter()
     rank, size = comm.getRank(), comm.getSize()
-    problem = make_problem(cfg, comm, scale)
+    # setup warnings (resolution, accuracy) are shown only once the input is accepted, so
+    # that a refused input stays one line on stderr
+    with warnings.catch_warnings(record=True) as setup_warnings:
+        warnings.simplefilter("always")
+        problem = make_problem(cfg, comm, scale)
+        user = user_time_step(cfg, PETSc.Options())
+        dt_wanted = user[1] if user else min(problem.stable_dt(include_relaxation=False),
+                                             accuracy_step(problem)[0])
+        integrator = choose_integrator(cfg, problem, dt_wanted)
+        dt_max, dt_limit = check_time_step(cfg, problem, integrator, user)
+    for w in setup_warnings:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     grid = problem.grid
     t_end = cfg.run.t_end
-    dt_advective = cfg.numerics.dt or problem.stable_dt(t_end, include_relaxation=False)
-    integrator = choose_integrator(cfg, problem, dt_advective)
-    if cfg.numerics.dt:
-        check_time_step(cfg, problem, integrator)
-    dt_max = cfg.numerics.dt or problem.stable_dt(t_end,
-                                                  include_relaxation=integrator == "explicit")
     preflight.check_steps(cfg, dt_max)  # at most MAX_STEPS steps, before any file
     u = grid.da.createGlobalVec()
     chk = checkpoint_path(out)
@@ -279,6 +346,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     if restarted:
         state = read_checkpoint(chk, grid, u)
         t0, step0, dt = state["t"], state["step"], state["dt"]
+        dt_limit = "the checkpoint"
         problem.restore(state["extra"])
         nsteps = step0 + max(0, int(round((t_end - t0) / dt))) if dt > 0 else step0
     else:
@@ -378,6 +446,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     number = problem.particle_number(u)
     report = problem.final_report(u, t_final)
     summary = {"path": str(out), "steps": step_final, "nsteps": nsteps, "dt": dt,
+               "dt_limit": dt_limit,
                "t": t_final, "t_end": t_end, "ranks": size, "ts_type": ts.getType(),
                "integrator": integrator, "scale": scale, "restarted": restarted,
                "number_drift": abs(number - number0) / max(abs(number0), 1e-300),
@@ -518,8 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     if rank == 0:
         for s in summaries:
             print(f"wrote {s['path']}: t = {s['t']:.6g} hbar/{cfg.units.energy} in {s['steps']} "
-                  f"steps of {s['dt']:.4g} ({s['ts_type']}, {s['integrator']}, {s['ranks']} "
-                  f"rank(s)); {particle_number_text(s)}"
+                  f"steps of {s['dt']:.4g} (dt limited by {s['dt_limit']}; {s['ts_type']}, "
+                  f"{s['integrator']}, {s['ranks']} rank(s)); {particle_number_text(s)}"
                   + (f"; {s['status']}: {s['reason']}" if s["status"] != "finished" else ""))
             for line in s["report"]:
                 print(line)

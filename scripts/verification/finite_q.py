@@ -101,7 +101,7 @@ def time_step(ctx, q: float, nx: int, nk: int, order: int, max_step: float) -> f
     from solvers.run import make_problem
 
     cfg = config.from_dict(_tables(q, nx, nk, order))
-    limit = make_problem(cfg, ctx.comm).stable_dt(cfg.run.t_end, include_relaxation=True)
+    limit = make_problem(cfg, ctx.comm).stable_dt(include_relaxation=True)
     return min(max_step, limit)
 
 
