@@ -1,10 +1,15 @@
 """Moyal star product of phase-space symbols (physics.md section 2).
 
-Phase space is q = (x_1..x_dx, k_1..k_dk) with dx == dk, and the product is
+Phase space is z = (x_1..x_dx, k_1..k_dk) with dx == dk and a constant Poisson bivector
+Pi^{ab} (:class:`moyal.phase_space.Bivector`, read from ``space.bivector``), and the product is
 
-    A * B = A exp[(i hbar / 2) sum_j (d<_xj d>_kj - d<_kj d>_xj)] B,
+    A * B = A exp[(i hbar / 2) Pi^{ab} d<_a d>_b] B,
 
-truncated at a chosen power of hbar.  Symbols may be scalar sympy expressions or
+truncated at a chosen power of hbar.  The canonical bivector gives the familiar
+exp[(i hbar / 2) sum_j (d<_xj d>_kj - d<_kj d>_xj)]; a constant magnetic k-k block
+(-e B, units hbar = e = 1, electron charge -e) keeps the formula exact and associative.
+A coordinate-dependent bivector is refused (its star product needs Kontsevich's
+corrections, not implemented).  Symbols may be scalar sympy expressions or
 sympy matrices (non-commuting: the left factor always stays on the left).
 ``hbar`` is kept as a sympy symbol because it is the expansion parameter.
 
@@ -19,59 +24,7 @@ from math import factorial
 
 import sympy as sp
 
-
-@dataclass(frozen=True)
-class PhaseSpace:
-    """Coordinates of phase space and the expansion parameter.
-
-    Parameters
-    ----------
-    x : tuple of sympy.Symbol
-        Position coordinates (length unit), length dx.
-    k : tuple of sympy.Symbol
-        Momentum coordinates conjugate to ``x`` ([x_j, k_j] = i hbar), length dk == dx.
-    hbar : sympy.Symbol
-        Expansion parameter (set to 1 only when generating numbers).
-    t : sympy.Symbol
-        Time, used by time-dependent potentials.
-    """
-
-    x: tuple
-    k: tuple
-    hbar: sp.Symbol
-    t: sp.Symbol
-
-    def __post_init__(self):
-        if len(self.x) != len(self.k):
-            raise ValueError(
-                f"the star product pairs x_j with k_j: got {len(self.x)} x and {len(self.k)} k "
-                "coordinates; add spectator coordinates so that dx == dk")
-
-    @property
-    def coordinates(self) -> tuple:
-        """All phase-space coordinates, x first then k."""
-        return tuple(self.x) + tuple(self.k)
-
-    @property
-    def dimension(self) -> int:
-        """Number of (x_j, k_j) pairs."""
-        return len(self.x)
-
-
-def phase_space(dimension: int = 1) -> PhaseSpace:
-    """Standard phase space with real symbols x, (y), k_x, (k_y), hbar > 0 and t.
-
-    Parameters
-    ----------
-    dimension : int
-        Number of conjugate pairs (1 or 2 in this project; any positive integer works).
-    """
-    labels = ("x", "y", "z")[:dimension] if dimension <= 3 else tuple(
-        f"x{j}" for j in range(dimension))
-    x = tuple(sp.Symbol(label, real=True) for label in labels)
-    k = tuple(sp.Symbol(f"k_{label}", real=True) for label in labels)
-    return PhaseSpace(x=x, k=k, hbar=sp.Symbol("hbar", positive=True),
-                      t=sp.Symbol("t", real=True))
+from moyal.phase_space import Bivector, PhaseSpace, phase_space
 
 
 def derivative(symbol, space: PhaseSpace, multi_index: tuple):
@@ -113,39 +66,54 @@ def _compositions(total: int, parts: int):
             yield (head,) + tail
 
 
+def _require_constant(space: PhaseSpace):
+    """Refuse a coordinate-dependent bivector (the exponential formula is then wrong)."""
+    if not space.bivector.is_constant:
+        dependent = sorted(map(str, space.bivector.matrix.free_symbols & set(space.coordinates)))
+        raise ValueError(
+            f"the star product needs a constant Poisson bivector; this one depends on "
+            f"{', '.join(dependent)}: the Kontsevich corrections of a coordinate-dependent "
+            "bivector are not implemented")
+
+
 def star_expansion(space: PhaseSpace, order: int) -> tuple:
     """The bidifferential operator of the star product, term by term, to hbar^order.
 
-    The operator P = sum_j (d<_xj d>_kj - d<_kj d>_xj) is a sum of 2 dx elementary
-    pairs; the multinomial theorem gives (1/m!) P^m = sum_{|n| = m} prod_p s_p^{n_p} / n_p!
-    times the product of the pair derivatives, so each multi-index n over the pairs
-    is one term.
+    The operator P = Pi^{ab} d<_a d>_b is a sum of elementary pairs, one per non-zero
+    entry of the bivector (2 dx of them for the canonical structure); the multinomial
+    theorem gives (1/m!) P^m = sum_{|n| = m} prod_p Pi_p^{n_p} / n_p! times the product
+    of the pair derivatives, so each multi-index n over the pairs is one term.
 
     Parameters
     ----------
     space : PhaseSpace
+        Its bivector must be constant (independent of the coordinates).
     order : int
         Highest power of hbar kept.
 
     Returns
     -------
     tuple of StarTerm
+
+    Raises
+    ------
+    ValueError
+        If ``space.bivector`` depends on a phase-space coordinate.
     """
-    dx = space.dimension
-    ncoord = 2 * dx
-    # (left coordinate, right coordinate, sign) of each elementary pair
-    pairs = [(j, dx + j, 1) for j in range(dx)] + [(dx + j, j, -1) for j in range(dx)]
+    _require_constant(space)
+    ncoord = len(space.coordinates)
+    pairs = space.bivector.pairs()  # (left coordinate, right coordinate, Pi^{ab})
     terms = []
     for m in range(order + 1):
         for counts in _compositions(m, len(pairs)):
             left = [0] * ncoord
             right = [0] * ncoord
             weight = (sp.I / 2) ** m
-            for (lc, rc, sign), n in zip(pairs, counts):
+            for (lc, rc, entry), n in zip(pairs, counts):
                 left[lc] += n
                 right[rc] += n
-                weight *= sp.Integer(sign) ** n / factorial(n)
-            terms.append(StarTerm(m, sp.nsimplify(weight), tuple(left), tuple(right)))
+                weight *= entry ** n / factorial(n)
+            terms.append(StarTerm(m, weight, tuple(left), tuple(right)))
     return tuple(terms)
 
 
@@ -165,10 +133,29 @@ def star(a, b, space: PhaseSpace, order: int):
     sympy.Expr or sympy.Matrix
         The truncated product (expanded).
     """
-    pieces = [term.weight * space.hbar ** term.hbar_power
-              * (derivative(a, space, term.left) * derivative(b, space, term.right))
+    left, right = _DerivativeTable(a, space), _DerivativeTable(b, space)
+    pieces = [term.weight * space.hbar ** term.hbar_power * (left[term.left] * right[term.right])
               for term in star_expansion(space, order)]
     return sp.expand(reduce(lambda u, w: u + w, pieces))
+
+
+class _DerivativeTable:
+    """d^alpha of one symbol for many multi-indices, each from a cached lower derivative.
+
+    The star series asks for the same derivatives many times (one per term); each is
+    computed once, by one more differentiation of its parent multi-index.
+    """
+
+    def __init__(self, symbol, space: PhaseSpace):
+        self._space = space
+        self._table = {tuple(0 for _ in space.coordinates): symbol}
+
+    def __getitem__(self, multi_index: tuple):
+        if multi_index not in self._table:
+            j = next(i for i, n in enumerate(multi_index) if n)
+            parent = multi_index[:j] + (multi_index[j] - 1,) + multi_index[j + 1:]
+            self._table[multi_index] = sp.diff(self[parent], self._space.coordinates[j])
+        return self._table[multi_index]
 
 
 def star_commutator(a, b, space: PhaseSpace, order: int):
@@ -177,7 +164,7 @@ def star_commutator(a, b, space: PhaseSpace, order: int):
 
 
 def moyal_bracket(a, b, space: PhaseSpace, order: int):
-    """Moyal bracket (a * b - b * a) / (i hbar); its hbar^0 term is the Poisson bracket.
+    """Moyal bracket (a * b - b * a) / (i hbar); its hbar^0 term is :func:`poisson_bracket`.
 
     ``order`` is the truncation of the star products (so the bracket is exact to
     hbar^(order - 1)).
@@ -186,15 +173,22 @@ def moyal_bracket(a, b, space: PhaseSpace, order: int):
 
 
 def poisson_bracket(a, b, space: PhaseSpace):
-    """{a, b} = sum_j (d_xj a d_kj b - d_kj a d_xj b) for scalar symbols."""
-    return sp.expand(sum(sp.diff(a, xj) * sp.diff(b, kj) - sp.diff(a, kj) * sp.diff(b, xj)
-                         for xj, kj in zip(space.x, space.k)))
+    """{a, b} = Pi^{cd} d_c a d_d b for scalar symbols, with the bivector of ``space``.
+
+    Canonically sum_j (d_xj a d_kj b - d_kj a d_xj b).  Exact for any bivector, also a
+    coordinate-dependent one (no star product is involved).
+    """
+    z = space.coordinates
+    return sp.expand(sum(entry * sp.diff(a, z[c]) * sp.diff(b, z[d])
+                         for c, d, entry in space.bivector.pairs()))
 
 
 def plane_wave_star(a, q, symbol, space: PhaseSpace, side: str = "left"):
     """Exact star product of a plane wave with any symbol (shift form).
 
-    For W = exp(i (k.a + x.q)) the exponential series sums to a translation:
+    For W = exp(i c_b z^b) with c = (q, a) over z = (x, k), i.e. W = exp(i (k.a + x.q)),
+    each derivative of W is i c_b W, so the exponential series sums to a translation
+    by -+(hbar/2) c_a Pi^{ab}; with the canonical bivector
 
         W * F = W F(x + hbar a/2, k - hbar q/2),
         F * W = F(x - hbar a/2, k + hbar q/2) W.
@@ -208,6 +202,7 @@ def plane_wave_star(a, q, symbol, space: PhaseSpace, side: str = "left"):
     symbol : sympy.Expr or sympy.Matrix
         The other factor F(x, k).
     space : PhaseSpace
+        Its bivector must be constant.
     side : {"left", "right"}
         Whether the plane wave is the left or the right factor.
 
@@ -217,12 +212,17 @@ def plane_wave_star(a, q, symbol, space: PhaseSpace, side: str = "left"):
     """
     if side not in ("left", "right"):
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    _require_constant(space)
     sign = 1 if side == "left" else -1
     wave = sp.exp(sp.I * sum(kj * aj for kj, aj in zip(space.k, a))
                   + sp.I * sum(xj * qj for xj, qj in zip(space.x, q)))
-    shift = {xj: xj + sign * space.hbar * aj / 2 for xj, aj in zip(space.x, a)}
-    shift.update({kj: kj - sign * space.hbar * qj / 2 for kj, qj in zip(space.k, q)})
-    shifted = symbol.subs(shift, simultaneous=True)
+    z = space.coordinates
+    c = tuple(q) + tuple(a)
+    translation = [sp.S.Zero] * len(z)
+    for row, column, entry in space.bivector.pairs():
+        translation[column] += c[row] * entry
+    shifted = symbol.subs({zb: zb - sign * space.hbar * tb / 2 for zb, tb in zip(z, translation)},
+                          simultaneous=True)
     return wave * shifted if side == "left" else shifted * wave
 
 
@@ -238,6 +238,6 @@ def hbar_coefficients(expression, space: PhaseSpace, order: int) -> list:
     return [expanded.coeff(space.hbar, m) for m in range(order + 1)]
 
 
-__all__ = ["PhaseSpace", "phase_space", "derivative", "StarTerm", "star_expansion", "star",
+__all__ = ["Bivector", "PhaseSpace", "phase_space", "derivative", "StarTerm", "star_expansion", "star",
            "star_commutator", "moyal_bracket", "poisson_bracket", "plane_wave_star",
            "hbar_coefficients"]
