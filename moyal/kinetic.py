@@ -1,12 +1,18 @@
 """Kinetic-equation terms derived from the star product (physics.md sections 3 and 5).
 
+The Poisson bivector is read from ``space.bivector`` (:mod:`moyal.phase_space`).  Terms
+derived from the star product (matrix mode, the scalar Wigner equation,
+:func:`wigner_band_terms`) hold for any constant bivector, so a uniform magnetic field
+is a parameter of the space; the band-geometry template (:func:`seed002_template`, band
+mode beyond order 0) was derived for the canonical structure and refuses any other.
+
 Matrix mode
     i hbar d_t F = H * F - F * H.  Expanding the star products with
     :func:`moyal.star.star_expansion` gives, for each star-product multi-index,
     one term  prefactor * ((d^a H) (d^b F) -+ (d^b F) (d^a H)):  a commutator for an
     even number of derivatives, an anticommutator for an odd number (swapping the
-    factors flips the sign of every elementary pair).  Terms are returned as
-    :class:`MatrixTerm` records; fields (H, or H0 and U) are supplied only when a
+    factors flips the sign of every elementary pair, Pi^{ba} = -Pi^{ab}).  Terms are
+    returned as :class:`MatrixTerm` records; fields (H, or H0 and U) are supplied only when a
     term is evaluated, so the same term list serves the symbolic tests and codegen.
 
 Band mode
@@ -22,7 +28,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from moyal.star import PhaseSpace, derivative, star_expansion
+from moyal.phase_space import PhaseSpace
+from moyal.star import derivative, star_expansion
 
 COMMUTATOR = "commutator"
 ANTICOMMUTATOR = "anticommutator"
@@ -310,21 +317,28 @@ def wigner_band_terms(space: PhaseSpace, fields: BandFields, hbar_order: int = 2
     """Band-mode flux terms that follow from the scalar Wigner expansion.
 
     The scalar Wigner terms with eps and U = -V substituted, converted to
-    conservative form by :func:`conservative_form`.
+    conservative form by :func:`conservative_form`.  Sources with the same (inner,
+    order) are summed and dropped when the sum vanishes: with a magnetic bivector the
+    k-k terms leave product-rule remainders that cancel in pairs (d_kx d_ky eps -
+    d_ky d_kx eps), and the Lorentz force -v x B becomes a pure k-flux.  Valid for any
+    constant bivector (the star product refuses others).
 
     Returns
     -------
     (tuple of FluxTerm, tuple of SourceTerm)
     """
     values = {"H0": fields.energy, "U": -fields.potential}
-    fluxes, sources = [], []
+    fluxes, sources = [], {}
     for term in scalar_wigner_terms(space, hbar_order):
         coefficient = sp.expand(term_coefficient(term, values, space))
         f_terms, s_terms = conservative_form(coefficient, term.derivative, term.hbar_order,
                                              space, "wigner")
         fluxes += f_terms
-        sources += s_terms
-    return tuple(fluxes), tuple(sources)
+        for s in s_terms:
+            key = (s.inner, s.order)
+            sources[key] = sp.expand(sources.get(key, sp.S.Zero) + s.coefficient)
+    return tuple(fluxes), tuple(SourceTerm(c, inner, order)
+                                for (inner, order), c in sources.items() if c != 0)
 
 
 def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool = True) -> tuple:
@@ -349,11 +363,20 @@ def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool 
 
     Parameters
     ----------
+    space : PhaseSpace
+        Must have the canonical bivector: Eq. (3.29) is derived for it (a magnetic
+        field changes the phase-space density and the velocity, terms absent here).
     convert_signs : bool
         True: express the seed's Omega and T through physics.md's Omega and Gq
         (Omega_seed002 = -Omega, T = -Gq).  False: keep seed 002's symbols, taking
         ``fields.berry_curvature`` as Omega_seed002 and ``band_normalised_metric`` as T.
+
+    Raises
+    ------
+    ValueError
+        If ``space.bivector`` is not canonical.
     """
+    _require_canonical(space, "the band-geometry template (seed 002 Eq. (3.29))")
     d, hbar = space.dimension, space.hbar
     x, k = space.x, space.k
     sign = -1 if convert_signs else 1
@@ -405,6 +428,18 @@ def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool 
     return tuple(t for t in terms if t.coefficient != 0)
 
 
+def _require_canonical(space: PhaseSpace, what: str):
+    """Refuse a non-canonical bivector for a term derived only for the canonical one."""
+    extra = space.bivector.non_canonical_entries()
+    if extra:
+        z = space.coordinates
+        entries = ", ".join(f"Pi^({z[a]} {z[b]}) = {value}" for a, b, value in extra)
+        raise ValueError(
+            f"{what} is derived for the canonical Poisson bivector only; this phase space "
+            f"has {entries}: the magnetic corrections (phase-space density 1 + B.Omega, "
+            "modified velocity) are not implemented")
+
+
 def _is_geometric(term: FluxTerm, fields: BandFields) -> bool:
     geometry = set(fields.berry_curvature.atoms(sp.Function)) | set(
         fields.quantum_metric.atoms(sp.Function)) | set(
@@ -415,19 +450,32 @@ def _is_geometric(term: FluxTerm, fields: BandFields) -> bool:
 def band_mode_terms(space: PhaseSpace, fields: BandFields, order: int = 2) -> tuple:
     """Band-mode flux terms up to the given order (physics.md section 5).
 
-    Non-geometric terms are derived (:func:`wigner_band_terms`); geometric ones come
-    from the sign-converted seed 002 template.  The derived terms for the separable
-    problem are all fluxes; a source would signal a non-conservative remainder and is
-    an error here.
+    Non-geometric terms are derived (:func:`wigner_band_terms`); geometric ones (all of
+    order >= 1) come from the sign-converted seed 002 template.  The derived terms for
+    the separable problem are all fluxes; a source would signal a non-conservative
+    remainder and is an error here.
+
+    Order 0 (Boltzmann: drift and force) holds for any constant bivector, e.g. with
+    the Lorentz force of a uniform magnetic field; orders 1 and 2 need the canonical
+    bivector (the template's derivation).
 
     Returns
     -------
     tuple of FluxTerm, sorted by (order, direction, outer, inner).
+
+    Raises
+    ------
+    ValueError
+        For order >= 1 with a non-canonical bivector, or non-conservative sources.
     """
+    if order >= 1:
+        _require_canonical(space, f"band mode of order {order} (Berry-curvature and "
+                                  "metric terms)")
     derived, sources = wigner_band_terms(space, fields, hbar_order=order)
     if sources:
         raise ValueError(f"separable band mode left non-conservative sources: {sources}")
-    geometric = [t for t in seed002_template(space, fields) if _is_geometric(t, fields)]
+    geometric = [t for t in seed002_template(space, fields) if _is_geometric(t, fields)] \
+        if order >= 1 else []
     terms = [t for t in list(derived) + geometric if t.order <= order]
     return tuple(sorted(terms, key=lambda t: (t.order, t.direction, t.outer, t.inner,
                                               t.origin, sp.srepr(t.coefficient))))

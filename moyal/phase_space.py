@@ -131,11 +131,15 @@ class Bivector:
         """True when no entry depends on a phase-space coordinate (t and parameters allowed)."""
         return not (self.matrix.free_symbols & set(self.coordinates))
 
+    def non_canonical_entries(self) -> tuple:
+        """Entries (a, b, Pi^{ab}), a < b, that differ from the canonical structure."""
+        d = len(self.coordinates) // 2
+        return tuple((a, b, self.matrix[a, b]) for a in range(2 * d) for b in range(a + 1, 2 * d)
+                     if sp.expand(self.matrix[a, b] - (1 if b == a + d else 0)) != 0)
+
     def is_canonical(self) -> bool:
         """True for the canonical structure Pi^{x_j k_j} = 1 (no k-k or x-x block)."""
-        d = len(self.coordinates) // 2
-        return all(sp.expand(self.matrix[a, b] - (1 if b == a + d else -1 if a == b + d else 0))
-                   == 0 for a in range(2 * d) for b in range(2 * d))
+        return not self.non_canonical_entries()
 
     def pairs(self) -> tuple:
         """Non-zero entries (a, b, Pi^{ab}) in row-major order (a: left, b: right derivative)."""

@@ -238,6 +238,6 @@ def hbar_coefficients(expression, space: PhaseSpace, order: int) -> list:
     return [expanded.coeff(space.hbar, m) for m in range(order + 1)]
 
 
-__all__ = ["Bivector", "PhaseSpace", "phase_space", "derivative", "StarTerm", "star_expansion", "star",
-           "star_commutator", "moyal_bracket", "poisson_bracket", "plane_wave_star",
+__all__ = ["Bivector", "PhaseSpace", "phase_space", "derivative", "StarTerm", "star_expansion",
+           "star", "star_commutator", "moyal_bracket", "poisson_bracket", "plane_wave_star",
            "hbar_coefficients"]
