@@ -376,7 +376,7 @@ def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool 
     ValueError
         If ``space.bivector`` is not canonical.
     """
-    _require_canonical(space, "the band-geometry template (seed 002 Eq. (3.29))")
+    _require_canonical(space, "the band-geometry template")
     d, hbar = space.dimension, space.hbar
     x, k = space.x, space.k
     sign = -1 if convert_signs else 1
