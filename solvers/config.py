@@ -63,14 +63,14 @@ def _check(meta: dict, key: str, value: Any) -> Any:
     return value
 
 
-# One file-name component that no file of another run can carry: runs write <name>.h5,
-# <name>.chk.h5 (checkpoint), <name>.chk.tmp, <name>.ranks/, and sweeps <name>_s<+-scale>.h5
-# and <name>_response.h5, so a name ending in .chk, _s<+-number> or _response would collide.
-RUN_NAME = re.compile(r"(?!.*(\.chk|_response|_s[+-][0-9.e+-]*)$)"  # no colliding suffix
-                      r"[A-Za-z0-9_][A-Za-z0-9._+=-]{0,199}")
+# One file-name component. A run writes <name>.h5 and its checkpoint <name>.chk.h5, so the
+# output of a run named x.chk would be the checkpoint of run x, which the check for existing
+# outputs cannot see. (A name such as x_s+1 or x_response gives the same output file as the
+# sweep x: that is caught like any reused name, as an existing output.)
+RUN_NAME = re.compile(r"(?!.*\.chk$)[A-Za-z0-9_][A-Za-z0-9._+=-]{0,199}")
 RUN_NAME_EXPECT = ("one file-name component: 1 to 200 letters, digits or . _ + - =, starting "
-                   "with a letter, digit or _, not ending in .chk, _response or _s<+-number> "
-                   "(the checkpoint and sweep files of another run)")
+                   "with a letter, digit or _, not ending in .chk (the checkpoint of another "
+                   "run)")
 
 
 def _opt(default, kind, doc, **meta):
