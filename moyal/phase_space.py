@@ -183,7 +183,8 @@ class PhaseSpace:
     t : sympy.Symbol
         Time, used by time-dependent potentials.
     bivector : Bivector, optional
-        Poisson bivector over ``x + k``; None (default) means :meth:`Bivector.canonical`.
+        Poisson bivector over ``x + k``, free of ``hbar``; None (default) means
+        :meth:`Bivector.canonical`.
     """
 
     x: tuple
@@ -202,6 +203,9 @@ class PhaseSpace:
         elif self.bivector.coordinates != self.coordinates:
             raise ValueError(f"bivector is over {self.bivector.coordinates}, phase space has "
                              f"coordinates {self.coordinates}")
+        elif self.bivector.matrix.has(self.hbar):
+            raise ValueError(f"bivector entries must not contain {self.hbar}: the expansion "
+                             "parameter multiplies the whole bivector in the star product")
 
     @property
     def coordinates(self) -> tuple:

@@ -96,6 +96,12 @@ def test_bivector_over_other_coordinates_is_refused():
         PhaseSpace(PLANE.x, PLANE.k, HBAR, T, Bivector.canonical(phase_space(1)))
 
 
+def test_bivector_containing_hbar_is_refused():
+    """hbar multiplies the whole bivector; an hbar inside would break the order counting."""
+    with pytest.raises(ValueError, match="hbar"):
+        PLANE.with_bivector(Bivector.magnetic(PLANE, HBAR * B))
+
+
 def test_magnetic_needs_two_or_three_dimensions():
     with pytest.raises(ValueError, match="2 or 3"):
         Bivector.magnetic(phase_space(1), B)
