@@ -38,7 +38,7 @@ import h5py
 import numpy as np
 
 from solvers import __version__
-from solvers.config import ConfigError
+from solvers.errors import ConfigError
 from solvers.output import ensure_space, grid_mismatch, raise_collectively
 
 FORMAT_VERSION = 2  # 2: sha256 attribute

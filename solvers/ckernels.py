@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from solvers.config import ConfigError
+from solvers.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the generated source the library must be built from

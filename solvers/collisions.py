@@ -33,7 +33,7 @@ import math
 import numpy as np
 from mpi4py import MPI
 
-from solvers.config import ConfigError
+from solvers.errors import ConfigError
 
 
 def fermi_dirac(eps, mu, temperature):

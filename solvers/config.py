@@ -11,7 +11,6 @@ time is in hbar/energy, fields E in energy/(e * length), velocities in energy*le
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import tomllib
@@ -19,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A bad configuration value; ``str(err)`` is a one-line message for the user."""
+from solvers.errors import ConfigError, suggest
 
 
 def _check(meta: dict, key: str, value: Any) -> Any:
@@ -234,18 +231,13 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _suggest(name: str, valid) -> str:
-    near = difflib.get_close_matches(name, list(valid), n=1)
-    return f" (did you mean '{near[0]}'?)" if near else ""
-
-
 def from_dict(raw: dict) -> Config:
     """Validate nested dicts (parsed TOML) into a :class:`Config`."""
     sections = {f.name: f.default_factory for f in dataclasses.fields(Config)}
     built = {}
     for name, table in raw.items():
         if name not in sections:
-            raise ConfigError(f"[{name}]: unknown table{_suggest(name, sections)}; "
+            raise ConfigError(f"[{name}]: unknown table{suggest(name, sections)}; "
                               f"expected one of {', '.join(sections)}")
         if not isinstance(table, dict):
             raise ConfigError(f"{name} = {table!r}: expected a table [{name}]")
@@ -265,7 +257,7 @@ def from_dict(raw: dict) -> Config:
         for key, value in table.items():
             if key not in fields:
                 raise ConfigError(f"{name}.{key} = {value!r}: unknown key"
-                                  f"{_suggest(key, fields)}; expected one of the keys "
+                                  f"{suggest(key, fields)}; expected one of the keys "
                                   f"{', '.join(fields)}")
             values[key] = _check(fields[key].metadata, f"{name}.{key}", value)
         built[name] = cls(**values)

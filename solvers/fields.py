@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from solvers.config import ConfigError, _suggest
+from solvers.errors import ConfigError, suggest
 
 #: derivative names understood by :meth:`Potential.derivatives` (t before x before y, as in
 #: :func:`moyal.codegen.lowered_name`)
@@ -662,14 +662,14 @@ def _component(key: str, table, base_dir):
                           f"{', '.join(map(repr, _KINDS))}")
     kind = table["kind"]
     if kind not in _KINDS:
-        hint = _suggest(kind, _KINDS) if isinstance(kind, str) else ""
+        hint = suggest(kind, _KINDS) if isinstance(kind, str) else ""
         raise ConfigError(f"{key}.kind = {_short(kind)}: expected one of "
                           f"{', '.join(map(repr, _KINDS))}{hint}")
     cls, schema = _KINDS[kind]
     keys = {name: (check, default) for name, check, default in schema}
     for name in table:
         if name != "kind" and name not in keys:
-            raise ConfigError(f"{key}.{name}: unknown key{_suggest(name, keys)}; valid keys "
+            raise ConfigError(f"{key}.{name}: unknown key{suggest(name, keys)}; valid keys "
                               f"of a {kind!r} potential are kind, {', '.join(keys)}")
     values = {}
     for name, (check, default) in keys.items():
@@ -717,7 +717,7 @@ def potential_from_config(fields_table: dict, base_dir=None) -> Potential:
         raise ConfigError(f"fields = {_short(fields_table)}: expected a table [fields]")
     for name in fields_table:
         if name not in _FIELD_KEYS:
-            raise ConfigError(f"fields.{name}: unknown key{_suggest(name, _FIELD_KEYS)}; "
+            raise ConfigError(f"fields.{name}: unknown key{suggest(name, _FIELD_KEYS)}; "
                               f"valid keys are {', '.join(_FIELD_KEYS)}")
     values = {name: (check(f"fields.{name}", fields_table[name])
                      if name in fields_table and check is not None else default)
