@@ -109,6 +109,17 @@ class GridConfig:
                                  positive=True, expect="a positive length")
     x_refine_ratio: float = _opt(3.0, float, "cell-size ratio far/near the refinement points",
                                  min=1.0, expect="a number >= 1")
+    y: str = _opt("none", str, "second real-space axis: none or its boundary (needs grid.x)",
+                  choices=("none", "periodic", "outflow", "vacuum"))
+    ny: int = _opt(128, int, "cells in y", min=8, expect="an integer >= 8")
+    y_min: float = _opt(0.0, float, "lower end of the y interval (length)")
+    y_max: float = _opt(40.0, float, "upper end of the y interval (length)")
+    y_refine: list = _opt([], list, "y points to refine around (length)", item=float,
+                          expect="a list of positions")
+    y_refine_width: float = _opt(1.0, float, "width of the y refinement (length)",
+                                 positive=True, expect="a positive length")
+    y_refine_ratio: float = _opt(3.0, float, "cell-size ratio far/near the y refinement points",
+                                 min=1.0, expect="a number >= 1")
     nk: list = _opt([64], list, "cells per k direction, [nkx] or [nkx, nky]", item=int,
                     min=8, length=(1, 2), expect="a list of 1 or 2 integers >= 8")
     k_refine: list = _opt([], list, "kx points to refine around (1/length)", item=float,
@@ -300,6 +311,20 @@ def _check_consistency(cfg: Config):
             if not grid.x_min <= point <= grid.x_max:
                 raise ConfigError(f"grid.x_refine[{i}] = {point!r}: expected a point in "
                                   f"[grid.x_min, grid.x_max] = [{grid.x_min}, {grid.x_max}]")
+    if grid.y != "none":
+        if grid.x == "none":
+            raise ConfigError(f"grid.y = {grid.y!r}: a y axis needs an x axis; expected "
+                              "grid.x to be set too (or grid.y = 'none')")
+        if not grid.y_max > grid.y_min:
+            raise ConfigError(f"grid.y_max = {grid.y_max!r}: expected a value above "
+                              f"grid.y_min = {grid.y_min!r}")
+        for i, point in enumerate(grid.y_refine):
+            if not grid.y_min <= point <= grid.y_max:
+                raise ConfigError(f"grid.y_refine[{i}] = {point!r}: expected a point in "
+                                  f"[grid.y_min, grid.y_max] = [{grid.y_min}, {grid.y_max}]")
+        # until the real-space-distributed layout (issue 14) builds (x, y) grids
+        raise ConfigError(f"grid.y = {grid.y!r}: 2D real space is not implemented yet; "
+                          "expected grid.y = 'none'")
     if cfg.mode.kind == "matrix" and cfg.collisions.kind in ("conserving", "field_renormalised"):
         raise ConfigError(f"collisions.kind = {cfg.collisions.kind!r}: expected 'none' or "
                           "'fixed' in matrix mode (F_eq = f0(H0), optional tau_inter)")

@@ -1,5 +1,6 @@
 """Config validation: typed, range-checked keys with one-line errors naming key and value."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,19 @@ def test_overrides_are_typed(tmp_path):
         (16, (32,), "sweep_1", 0.5)
     with pytest.raises(config.ConfigError, match="expected table.key=value"):
         config.load(path, ["nx=3"])
+
+
+def test_y_axis_keys_default_to_no_y_axis_and_are_checked():
+    """grid.y and its keys exist for the 2D real-space layout; the default keeps a 1D x axis
+    (or none), and a y axis is refused until the layout builds it."""
+    grid = config.from_dict({}).grid
+    assert (grid.y, grid.ny, grid.y_min, grid.y_max) == ("none", 128, 0.0, 40.0)
+    refusals = [({"y": "periodic"}, "grid.y = 'periodic': a y axis needs an x axis"),
+                ({"x": "periodic", "y": "outflow", "y_min": 2.0, "y_max": 1.0},
+                 "grid.y_max = 1.0: expected a value above grid.y_min = 2.0"),
+                ({"x": "periodic", "y": "periodic", "y_refine": [50.0]}, "grid.y_refine[0] = 50.0"),
+                ({"ny": 4}, "grid.ny = 4: expected an integer >= 8"),
+                ({"x": "periodic", "y": "periodic"}, "not implemented yet")]
+    for grid_table, fragment in refusals:
+        with pytest.raises(config.ConfigError, match=re.escape(fragment)):
+            config.from_dict({"grid": grid_table})
