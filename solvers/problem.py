@@ -267,8 +267,8 @@ class _Problem:
                 f"by {ratio:.3g} T across one k cell (band {band}, k = {k}), more than "
                 f"{FERMI_RESOLUTION_LIMIT:g} T: the thermal shell of -f0' spans fewer than "
                 f"{1 / FERMI_RESOLUTION_LIMIT:g} cells, and conductivities carry grid errors "
-                f"(measured: sigma2 ~3.5% x {ratio:.3g}^2, docs/solver.md); use grid.nk = "
-                f"{finer} (or refine k there), or a higher temperature",
+                f"(measured: sigma2 off by 3-6% x {ratio:.3g}^2, docs/solver.md); use "
+                f"grid.nk = {finer} (or refine k there), or a higher temperature",
                 RuntimeWarning, stacklevel=2)
 
     def field(self, t):
