@@ -203,3 +203,44 @@ def test_default_step_is_the_smaller_of_stability_and_accuracy(tmp_path):
     summary, _ = run(tmp_path, "tau", **tables)
     assert summary["dt"] == pytest.approx(0.1, rel=1e-12)
     assert summary["dt_limit"] == "tau"
+
+
+def test_derivative_ranges_enclose_every_sampled_value():
+    """Potential.derivative_ranges bounds each derivative over all times (not sampled): a
+    ramped AC+DC field plus every kind of profile component, static and driven."""
+    from solvers import fields
+
+    nodes = np.linspace(-2.0, 3.0, 9)
+    potential = fields.Potential(
+        fields.UniformField(dc=(0.3, -0.1), ac=(0.2, 0.4), omega=1.3, phase=0.2,
+                            ramp_time=2.0),
+        (fields.CosinePotential(0.8, 1.3, omega=0.6, phase=0.4),
+         fields.CosinePotential(0.3, 0.7),
+         fields.StepPotential(-0.5, 0.4, 0.7, omega=1.1),
+         fields.BarrierPotential(0.9, -1.0, 1.5, 0.8),
+         fields.HarmonicPotential(0.35, 0.6, omega=0.8),
+         fields.TabulatedPotential(nodes, np.sin(nodes), omega=0.5)))
+    x = np.linspace(-3.0, 4.0, 57)
+    ranges = potential.derivative_ranges(x)
+    times = np.linspace(0.0, 40.0, 801)
+    for name, (mid, radius) in ranges.items():
+        sampled = np.array([np.broadcast_to(potential.derivatives(x, t, [name])[name], x.shape)
+                            for t in times])
+        assert np.all(np.abs(sampled - mid) <= radius + 1e-12), name
+
+
+def test_enclosure_bounds_a_generated_coefficient_over_the_field_range():
+    """The order-2 x flux of the 1D band mode, -Gq' V_x^2 / 2 - Gq V_tx - ..., on
+    V_x in [-0.7, 0.3], V_tx in [-2, 2]: the interval bound contains every sampled value."""
+    from moyal._generated import band_mode_1d as kernels
+    from solvers.band_mode import Enclosure
+
+    rng = np.random.default_rng(1)
+    tables = {name: rng.normal(size=50) for name in
+              ("Gq_xx", "Gq_xx_dkx", "epsilon_dkx", "g_xx_dkx")}
+    bound = Enclosure.of(kernels.order2_flux_x(
+        V_dx=Enclosure(-0.2, 0.5), V_dtx=Enclosure(0.0, 2.0), V_dxx=0.1, **tables)).bound
+    for vx in np.linspace(-0.7, 0.3, 41):
+        for vtx in np.linspace(-2.0, 2.0, 41):
+            value = kernels.order2_flux_x(V_dx=vx, V_dtx=vtx, V_dxx=0.1, **tables)
+            assert np.all(np.abs(value) <= bound + 1e-12)
