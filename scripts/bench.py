@@ -89,11 +89,12 @@ def available_backends() -> dict:
     """backend -> config override (None: the config has no backend key, numpy is implied)
     or the reason it is not available."""
     from solvers import config as cfgmod
+    from solvers import preflight
 
     found = {}
     for name in BACKENDS:
         try:
-            cfgmod.from_dict({"numerics": {"backend": name}})
+            preflight.check_setup(cfgmod.from_dict({"numerics": {"backend": name}}))
             found[name] = {"override": name}
         except cfgmod.ConfigError as err:
             found[name] = {"override": None, "reason": str(err)} if name == "numpy" \
@@ -447,10 +448,11 @@ def checked_case(spec: dict, override: str | None, **options) -> dict:
     """A worker case for ``spec``, or ``{"unavailable": reason}`` when the config refuses
     the combination (e.g. the c backend in matrix mode)."""
     from solvers import config as cfgmod
+    from solvers import preflight
 
     raw = case_config(spec["mode"], spec["order"], spec["grid"], spec["sizes"], override)
     try:
-        cfgmod.from_dict(raw)
+        preflight.check_setup(cfgmod.from_dict(raw))
     except cfgmod.ConfigError as err:
         return {"unavailable": str(err)}
     return {"config": raw, **options}

@@ -19,14 +19,14 @@ are in energy/hbar; fields in energy/(e length); wavenumbers in 1/length.
 from __future__ import annotations
 
 import math
-import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from solvers.errors import ConfigError, suggest
+from solvers import schema
+from solvers.errors import ConfigError
 
 #: derivative names understood by :meth:`Potential.derivatives` (t before x before y, as in
 #: :func:`moyal.codegen.lowered_name`)
@@ -489,110 +489,10 @@ class Potential:
 # configuration
 # ------------------------------------------------------------------------------------------
 
-_REQUIRED = object()
-
-
-def _short(value) -> str:
-    """repr of a config value, truncated so that messages stay one short line."""
-    return reprlib.repr(value)
-
-
-def _number(key, value, expect, minimum=None, strict=False) -> float:
-    """A finite real number (bool rejected), optionally >= or > ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key} = {_short(value)}: expected {expect}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ConfigError(f"{key} = {value!r}: expected a finite number ({expect})")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ConfigError(f"{key} = {value!r}: expected {expect}")
-    return value
-
-
-def _any_number(expect):
-    return lambda key, value: _number(key, value, expect)
-
-
-def _positive(expect):
-    return lambda key, value: _number(key, value, expect, minimum=0.0, strict=True)
-
-
-def _nonnegative(expect):
-    return lambda key, value: _number(key, value, expect, minimum=0.0)
-
-
-def _vector(key, value) -> tuple:
-    """A field vector: a number (Ex) or a list of 1 or 2 numbers, padded to (Ex, Ey)."""
-    expect = "a number or a list of 1 or 2 numbers (Ex, Ey)"
-    if not isinstance(value, list):
-        return (_number(key, value, expect), 0.0)
-    if not 1 <= len(value) <= 2:
-        raise ConfigError(f"{key} = {_short(value)}: expected {expect}")
-    components = [_number(f"{key}[{i}]", c, expect) for i, c in enumerate(value)]
-    return tuple(components + [0.0] * (2 - len(components)))
-
-
-def _boolean(key, value) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} = {_short(value)}: expected true or false")
-    return value
-
-
-def _text(key, value) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} = {_short(value)}: expected a file path (string)")
-    return value
-
-
-def _number_list(key, value) -> np.ndarray:
-    expect = "a list of finite numbers"
-    if not isinstance(value, list):
-        raise ConfigError(f"{key} = {_short(value)}: expected {expect}")
-    return np.array([_number(f"{key}[{i}]", v, expect) for i, v in enumerate(value)])
-
-
-_FREQUENCY = "an angular frequency >= 0 (energy / hbar)"
-_MODULATION = ("omega", _nonnegative(_FREQUENCY), 0.0)
-
-#: per kind: (class, ((key, check, default or _REQUIRED), ...)); keys equal class arguments
-_KINDS = {
-    "cosine": (CosinePotential, (
-        ("amplitude", _any_number("a number (energy)"), _REQUIRED),
-        ("q", _any_number("a wavenumber (1 / length)"), _REQUIRED),
-        ("omega", _any_number("an angular frequency (energy / hbar)"), 0.0),
-        ("phase", _any_number("a phase (rad)"), 0.0))),
-    "step": (StepPotential, (
-        ("amplitude", _any_number("a number (energy)"), _REQUIRED),
-        ("x0", _any_number("a position (length)"), _REQUIRED),
-        ("width", _positive("a positive length"), _REQUIRED),
-        _MODULATION)),
-    "barrier": (BarrierPotential, (
-        ("amplitude", _any_number("a number (energy)"), _REQUIRED),
-        ("x1", _any_number("a position (length)"), _REQUIRED),
-        ("x2", _any_number("a position (length)"), _REQUIRED),
-        ("width", _positive("a positive length"), _REQUIRED),
-        _MODULATION)),
-    "harmonic": (HarmonicPotential, (
-        ("stiffness", _any_number("a number (energy / length^2)"), _REQUIRED),
-        ("x0", _any_number("a position (length)"), _REQUIRED),
-        _MODULATION)),
-    "tabulated": (TabulatedPotential, (
-        ("x", _number_list, None),
-        ("V", _number_list, None),
-        ("file", _text, None),
-        ("periodic", _boolean, False),
-        _MODULATION)),
-}
-
-#: top-level keys of [fields]: (check, default)
-_FIELD_KEYS = {
-    "E": (_vector, (0.0, 0.0)),
-    "E_ac": (_vector, (0.0, 0.0)),
-    "omega": (_nonnegative(_FREQUENCY), 0.0),
-    "phase": (_any_number("a phase (rad)"), 0.0),
-    "ramp_time": (_nonnegative("a time >= 0 (hbar / energy)"), 0.0),
-    "potential": (None, []),
-}
+#: Class of each kind of [[fields.potential]] component, its keys equal to the class
+#: arguments (the keys, defaults and ranges: solvers.schema.POTENTIAL); tabulated: _tabulated.
+_CLASSES = {"cosine": CosinePotential, "step": StepPotential, "barrier": BarrierPotential,
+            "harmonic": HarmonicPotential}
 
 
 def _read_table_file(key: str, text: str, base_dir) -> tuple[np.ndarray, np.ndarray]:
@@ -631,7 +531,8 @@ def _tabulated(key: str, values: dict, base_dir) -> TabulatedPotential:
         if values["x"] is None or values["V"] is None:
             missing = "x" if values["x"] is None else "V"
             raise ConfigError(f"{key}.{missing}: missing; an inline table needs both x and V")
-        nodes, potential, source = values["x"], values["V"], f"{key}.x"
+        nodes, potential = np.array(values["x"]), np.array(values["V"])
+        source = f"{key}.x"
         if nodes.size != potential.size:
             raise ConfigError(f"{key}.V: has {potential.size} values for {nodes.size} "
                               f"positions x; expected equal lengths")
@@ -653,52 +554,23 @@ def _tabulated(key: str, values: dict, base_dir) -> TabulatedPotential:
     return TabulatedPotential(nodes, potential, values["periodic"], values["omega"])
 
 
-def _component(key: str, table, base_dir):
-    """Validate one [[fields.potential]] table and build its component."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{key} = {_short(table)}: expected a table [[fields.potential]]")
-    if "kind" not in table:
-        raise ConfigError(f"{key}.kind: missing; expected one of "
-                          f"{', '.join(map(repr, _KINDS))}")
-    kind = table["kind"]
-    if kind not in _KINDS:
-        hint = suggest(kind, _KINDS) if isinstance(kind, str) else ""
-        raise ConfigError(f"{key}.kind = {_short(kind)}: expected one of "
-                          f"{', '.join(map(repr, _KINDS))}{hint}")
-    cls, schema = _KINDS[kind]
-    keys = {name: (check, default) for name, check, default in schema}
-    for name in table:
-        if name != "kind" and name not in keys:
-            raise ConfigError(f"{key}.{name}: unknown key{suggest(name, keys)}; valid keys "
-                              f"of a {kind!r} potential are kind, {', '.join(keys)}")
-    values = {}
-    for name, (check, default) in keys.items():
-        if name in table:
-            values[name] = check(f"{key}.{name}", table[name])
-        elif default is _REQUIRED:
-            required = [n for n, (_, d) in keys.items() if d is _REQUIRED]
-            raise ConfigError(f"{key}.{name}: missing; a {kind!r} potential needs "
-                              f"{', '.join(required)}")
-        else:
-            values[name] = default
-    if kind == "barrier" and values["x2"] <= values["x1"]:
-        raise ConfigError(f"{key}.x2 = {values['x2']!r}: expected a position > "
-                          f"x1 = {values['x1']!r}")
+def _component(key: str, values: dict, base_dir):
+    """Build one validated [[fields.potential]] component (``values`` by the schema)."""
+    values = dict(values)
+    kind = values.pop("kind")
     if kind == "tabulated":
         return _tabulated(key, values, base_dir)
-    return cls(**values)
+    return _CLASSES[kind](**values)
 
 
 def potential_from_config(fields_table: dict, base_dir=None) -> Potential:
     """Validate a parsed ``[fields]`` TOML table into a :class:`Potential`.
 
-    Keys: ``E`` and ``E_ac`` (a number or a list of 1 or 2 numbers: (Ex[, Ey]), energy /
-    (e length)), ``omega`` (>= 0, energy/hbar), ``phase`` (rad), ``ramp_time`` (>= 0,
-    hbar/energy), and ``potential``, an array of tables ``[[fields.potential]]``, each with
-    ``kind`` one of cosine (amplitude, q, omega = 0, phase = 0), step (amplitude, x0, width,
-    omega = 0), barrier (amplitude, x1, x2, width, omega = 0), harmonic (stiffness, x0,
-    omega = 0) or tabulated (x and V lists, or file = a .npy/.csv/.txt two-column table;
-    periodic = false; omega = 0). Keys without a default are required.
+    Keys (:data:`solvers.schema.FIELDS`, listed in docs/config.md): ``E`` and ``E_ac``
+    (energy / (e length)), ``omega`` (energy/hbar), ``phase`` (rad), ``ramp_time``
+    (hbar/energy), and ``potential``, an array of tables ``[[fields.potential]]``, each with
+    ``kind`` one of cosine, step, barrier, harmonic or tabulated (x and V lists, or a file
+    with two columns, whose nodes are checked here).
 
     Parameters
     ----------
@@ -713,21 +585,9 @@ def potential_from_config(fields_table: dict, base_dir=None) -> Potential:
     ConfigError
         One-line message naming the key, the value and what was expected.
     """
-    if not isinstance(fields_table, dict):
-        raise ConfigError(f"fields = {_short(fields_table)}: expected a table [fields]")
-    for name in fields_table:
-        if name not in _FIELD_KEYS:
-            raise ConfigError(f"fields.{name}: unknown key{suggest(name, _FIELD_KEYS)}; "
-                              f"valid keys are {', '.join(_FIELD_KEYS)}")
-    values = {name: (check(f"fields.{name}", fields_table[name])
-                     if name in fields_table and check is not None else default)
-              for name, (check, default) in _FIELD_KEYS.items()}
-    tables = fields_table.get("potential", [])
-    if not isinstance(tables, list):
-        raise ConfigError(f"fields.potential = {_short(tables)}: expected an array of tables "
-                          f"[[fields.potential]]")
+    values = schema.FIELDS.validate("fields", fields_table)
     components = tuple(_component(f"fields.potential[{i}]", table, base_dir)
-                       for i, table in enumerate(tables))
+                       for i, table in enumerate(values["potential"]))
     uniform = UniformField(values["E"], values["E_ac"], values["omega"], values["phase"],
                            values["ramp_time"])
     return Potential(uniform, components)

@@ -1,7 +1,17 @@
-"""Resource checks before a run allocates anything: what cannot run is refused as ConfigError.
+"""Checks before a run allocates anything: what cannot run is refused as ConfigError.
 
-:func:`check_resources` runs on the validated config, before PETSc is initialised and before
-any file is created (``solvers.run.parse_and_load``):
+:func:`check` runs on the config validated by :mod:`solvers.config`, before PETSc is
+initialised and before any file is created (``solvers.run.parse_and_load``). It runs
+:func:`check_setup`, the checks that need other modules:
+
+* the model: built from ``[model]`` by :mod:`moyal.models` (:func:`model_from_table`; a
+  registered name, the parameters it takes, a user Hamiltonian through the safe parser);
+* the potential: ``[fields]`` built by :func:`solvers.fields.potential_from_config`
+  (tabulated files read, their nodes checked);
+* the C backend: with ``numerics.backend = "c"``, a compiled kernel for the axes and order,
+  built from the current source (:func:`solvers.ckernels.band_rate_kernel`);
+
+then :func:`check_resources`, on the machine:
 
 * size: phase-space cells x unknowns per cell against the PETSc index type (a global vector
   of 2**31 or more entries needs PETSc built with 64-bit indices);
@@ -100,17 +110,72 @@ def grid_keys(cfg: cfgmod.Config) -> str:
     return ", ".join(keys + [f"grid.nk = {list(cfg.grid.nk)!r}"])
 
 
-def check_resources(cfg: cfgmod.Config) -> None:
+def model_from_table(table: dict):
+    """The :class:`moyal.models.Model` of a ``[model]`` table and its degeneracy treatment.
+
+    ``table`` is validated against :data:`solvers.schema.MODEL` (``Config.model``). Imports
+    sympy: the symbolic model is lambdified once here, at setup; the time loop only sees numpy
+    arrays. Returns ``(model, degeneracy)``, degeneracy None for ``"auto"``.
+
+    Raises
+    ------
+    ConfigError
+        With the model layer's message (an unknown name lists the registered models).
+    """
+    from moyal.models import ModelError, model_from_config
+
+    table = dict(table)
+    degeneracy = table.pop("degeneracy", "auto")
+    try:
+        model = model_from_config(table)
+    except ModelError as err:  # messages naming their own key (model.hamiltonian) pass as is
+        message = str(err)
+        raise cfgmod.ConfigError(message if message.startswith("model.")
+                                 else f"model: {message}") from None
+    return model, (None if degeneracy == "auto" else degeneracy)
+
+
+def check_setup(cfg: cfgmod.Config):
+    """Build what the config names from other modules: model, potential, C kernel.
+
+    Returns the model (:func:`model_from_table`), so that it is built once.
+
+    Raises
+    ------
+    ConfigError
+        The first refusal of the model layer, the potential or the kernel loader.
+    """
+    from solvers.fields import potential_from_config
+
+    model, _ = model_from_table(cfg.model)
+    potential_from_config(cfg.fields)
+    if cfg.numerics.backend == "c":
+        from solvers.ckernels import band_rate_kernel
+
+        axes = (("x",) if cfg.grid.x != "none" else ()) + ("kx", "ky")[:len(cfg.grid.nk)]
+        band_rate_kernel(axes, cfg.mode.order)
+    return model
+
+
+def check(cfg: cfgmod.Config) -> None:
+    """Every check before a run allocates anything: :func:`check_setup`, then
+    :func:`check_resources` (see the module doc); ConfigError for the first refusal."""
+    check_resources(cfg, check_setup(cfg))
+
+
+def check_resources(cfg: cfgmod.Config, model=None) -> None:
     """Refuse a config whose size, memory, step count or cells cannot work (see module doc).
 
     Called on every rank with the same config; the memory verdict is taken over all ranks.
+    ``model``: the config's model if already built (else built here).
 
     Raises
     ------
     ConfigError
         One line naming the keys, their values and the number that is too large.
     """
-    model, _ = cfgmod.model_from_table(cfg.model)
+    if model is None:
+        model, _ = model_from_table(cfg.model)
     cells = math.prod(cfg.grid.nk) * (cfg.grid.nx if cfg.grid.x != "none" else 1)
     if cfg.mode.kind == "matrix":
         dof = model.n_bands ** 2

@@ -52,7 +52,7 @@ def predicted(cfg, field_direction: np.ndarray):
     """k-space formula values (sigma1, sigma2) along ``field_direction``, or None."""
     from moyal.geometry import band_geometry, k_grid
     from moyal.response import response_tensors
-    from solvers.config import model_from_table
+    from solvers.preflight import model_from_table
     from solvers.problem import select_bands
 
     c = cfg.collisions

@@ -2,7 +2,8 @@
 
 Arguments: the config path first; then ``table.key=value`` overrides (TOML values, bare words
 are strings); everything from the first argument starting with ``-`` goes to PETSc
-(``-ts_monitor``, ``-ts_type arkimex``, ``-log_view`` ...).
+(``-ts_monitor``, ``-ts_type arkimex``, ``-log_view`` ...). ``--list-keys`` prints every
+config key with its type, default, unit and meaning (the reference docs/config.md).
 
 A bad invocation or config prints one line to stderr and exits with code 2 before any compute
 and before any file is touched. Exit codes: 0 finished; 2 bad input (config, PETSc options,
@@ -71,7 +72,7 @@ def parse_and_load(argv: list[str]):
     """Split arguments, load and validate the config, check the output paths (no compute)."""
     path, overrides, petsc_args = split_args(argv)
     cfg = cfgmod.load(path, overrides)
-    preflight.check_resources(cfg)  # size, memory, steps of a given dt, collapsed cells
+    preflight.check(cfg)  # model, potential, C kernel; size, memory, steps, collapsed cells
     paths = output_paths(cfg)
     files = [p for _, p in paths["runs"]] + ([paths["response"]] if paths["response"] else [])
     if cfg.run.restart:
@@ -558,6 +559,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["-h"], ["--help"]):
         print(f"{USAGE}\n\n{__doc__}")
+        return 0
+    if argv[:1] == ["--list-keys"]:
+        from solvers.schema import markdown
+
+        sys.stdout.write(markdown())
         return 0
     from mpi4py import MPI
 

@@ -1,11 +1,17 @@
-"""Config validation: typed, range-checked keys with one-line errors naming key and value."""
+"""Config validation: typed, range-checked keys with one-line errors naming key and value.
+
+One schema (solvers/schema.py) checks every key; solvers.config adds relations between
+tables; solvers.preflight.check_setup what needs other modules (the model, potential files,
+the C kernel). The reference docs/config.md is generated from the schema.
+"""
 
 import re
 from pathlib import Path
 
 import pytest
 
-from solvers import config
+from solvers import config, preflight, schema
+from solvers.run import main
 
 # conductivity_*.toml are inputs of the k-space calculator (scripts/conductivity.py)
 CONFIGS = sorted(p for p in Path("configs").glob("*.toml")
@@ -58,7 +64,7 @@ def test_default_is_a_2d_lattice_model_in_band_mode_of_order_2():
 ])
 def test_bad_values_name_key_value_and_expectation(raw, fragment):
     with pytest.raises(config.ConfigError) as err:
-        config.from_dict(raw)
+        preflight.check_setup(config.from_dict(raw))
     assert fragment in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -81,9 +87,81 @@ def test_y_axis_keys_default_to_no_y_axis_and_are_checked():
     refusals = [({"y": "periodic"}, "grid.y = 'periodic': a y axis needs an x axis"),
                 ({"x": "periodic", "y": "outflow", "y_min": 2.0, "y_max": 1.0},
                  "grid.y_max = 1.0: expected a value above grid.y_min = 2.0"),
-                ({"x": "periodic", "y": "periodic", "y_refine": [50.0]}, "grid.y_refine[0] = 50.0"),
+                ({"x": "periodic", "y": "periodic", "y_refine": [50.0]},
+                 "grid.y_refine[0] = 50.0"),
                 ({"ny": 4}, "grid.ny = 4: expected an integer >= 8"),
                 ({"x": "periodic", "y": "periodic"}, "not implemented yet")]
     for grid_table, fragment in refusals:
         with pytest.raises(config.ConfigError, match=re.escape(fragment)):
             config.from_dict({"grid": grid_table})
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"model": {"name": "chain", "units": {"energy": "eV"}}},
+     "model.units = {'energy': 'eV'}: unknown key; expected one of the keys name, parameters, "),
+    ({"model": {"hamiltonian": "kx*sz", "dimension": 3}}, "model.dimension = 3: expected 1 or 2"),
+    ({"model": {"name": "qwz", "degeneracy": "trace"}},
+     "model.degeneracy = 'trace': expected one of 'auto', 'error', 'traced' (did you mean"),
+    ({"model": {}}, "model: expected either name = "),
+    ({"fields": {"potential": [{"kind": "stepp"}]}}, "(did you mean 'step'?)"),
+    ({"fields": {"potential": [{"kind": "barrier", "amplitude": 1, "x1": 2, "x2": 1,
+                                "width": 1}]}}, "x2 = 1.0: expected a position > x1 = 2.0"),
+    ({"numerics": {"limiter": "vanler"}}, "(did you mean 'vanleer'?)"),
+    ({"run": {"overwrite": 1}}, "run.overwrite = 1: expected true or false"),
+])
+def test_the_schema_alone_refuses_structure_without_building_anything(raw, fragment):
+    """Unknown keys, types, choices and tags of [model] and [fields] are the schema's: no
+    model is built (sympy is not needed) and no file is read."""
+    with pytest.raises(config.ConfigError) as err:
+        config.from_dict(raw)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_what_needs_other_modules_is_refused_by_preflight(tmp_path):
+    """A model name the registry lacks, a tabulated file that does not exist: valid
+    structure (from_dict accepts it), refused by the preflight step."""
+    for raw, fragment in [
+            ({"model": {"name": "qwzz"}}, "model: "),
+            ({"fields": {"potential": [{"kind": "tabulated", "file": str(tmp_path / "no.csv")}]}},
+             "fields.potential[0].file = "),
+            ({"model": {"name": "chain", "parameters": {"tt": 1.0}}}, "model: ")]:
+        cfg = config.from_dict(raw)
+        with pytest.raises(config.ConfigError, match=re.escape(fragment)):
+            preflight.check_setup(cfg)
+
+
+def test_config_error_is_one_class_from_the_leaf_module():
+    from solvers import errors, fields
+
+    assert config.ConfigError is errors.ConfigError is fields.ConfigError
+
+
+def test_every_dataclass_field_is_a_schema_key_with_a_meaning():
+    for name, table in schema.TABLES.items():
+        tables = table.variants.values() if isinstance(table, schema.Union) else [table]
+        for variant in tables:
+            for key in variant.keys:
+                assert key.doc and key.expected, (name, key.name)
+                if key.item is not None:
+                    for component in key.item.variants.values():
+                        assert all(k.doc for k in component.keys), component.name
+    cfg = config.from_dict({})
+    for name, table in schema.TABLES.items():
+        if isinstance(table, schema.Table) and name != "fields":
+            assert [k.name for k in table.keys] == list(cfg.to_dict()[name]), name
+
+
+def test_reference_doc_is_generated_from_the_schema():
+    """docs/config.md is the output of `python -m solvers.schema --markdown`: regenerate it
+    after changing a key."""
+    assert Path("docs/config.md").read_text(encoding="utf-8") == schema.markdown()
+    text = schema.markdown()
+    for name, table in schema.TABLES.items():
+        assert f"[{name}]" in text
+    for key in ("`nk`", "`tau_inter`", "`stiffness`", "`hamiltonian`", "`ny`"):
+        assert key in text
+
+
+def test_list_keys_prints_the_reference(capsys):
+    assert main(["--list-keys"]) == 0
+    assert capsys.readouterr().out == schema.markdown()

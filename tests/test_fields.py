@@ -250,7 +250,8 @@ def _periodic_mismatch():
      "fields.potential[0].width = -1.0: expected a positive length"),
     ({"potential": [{"kind": "cosine", "amplitude": 1, "q": 1},
                     {"kind": "step", "amplitude": 1, "x0": 0, "widht": 1}]},
-     "fields.potential[1].widht: unknown key (did you mean 'width'?)"),
+     "fields.potential[1].widht = 1: unknown key (did you mean 'width'?); expected one of the "
+     "keys kind, amplitude, x0, width, omega"),
     ({"potential": [{"kind": "stepp"}]},
      "fields.potential[0].kind = 'stepp': expected one of 'cosine'"),
     ({"potential": [{"amplitude": 1}]}, "fields.potential[0].kind: missing"),
@@ -283,7 +284,7 @@ def _periodic_mismatch():
     ({"omega": -1}, "fields.omega = -1.0: expected an angular frequency >= 0"),
     ({"ramp_time": -0.5}, "fields.ramp_time = -0.5: expected a time >= 0"),
     ({"phase": float("nan")}, "fields.phase = nan: expected a finite number"),
-    ({"Ee": 1.0}, "fields.Ee: unknown key (did you mean 'E'?)"),
+    ({"Ee": 1.0}, "fields.Ee = 1.0: unknown key (did you mean 'E'?); expected one of the keys E, "),
 ])
 def test_bad_tables_give_one_line_errors(table, fragment, tmp_path):
     with pytest.raises(ConfigError) as err:

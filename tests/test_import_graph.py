@@ -9,6 +9,9 @@ Rules:
 * layers: ``moyal`` (symbolic layer, generated kernels) < ``solvers`` (PETSc solver) <
   ``scripts``; no module imports from a higher layer;
 * ``moyal`` imports neither petsc4py nor mpi4py (it runs without PETSc);
+* the config validator is the bottom of ``solvers``: ``solvers.errors`` imports no project
+  module, ``solvers.schema`` only ``solvers.errors``, ``solvers.config`` only those two
+  (what needs the model, the potential or the C kernels is ``solvers.preflight``'s);
 * ``solvers`` never imports sympy when its modules are imported: no chain of module-level
   imports from a ``solvers`` module reaches ``import sympy``. Building a model from a
   ``[model]`` table (``moyal.models``, lambdified once) is setup and imports sympy inside the
@@ -58,7 +61,6 @@ def _imports(tree: ast.Module, module: str, is_package: bool):
                     package = package[:len(package) - (child.level - 1)]
                     base = ".".join(package + ([base] if base else []))
                 found.extend((f"{base}.{alias.name}", top) for alias in child.names)
-                found.append((base, top))
             visit(child, top and not isinstance(child, (ast.FunctionDef,
                                                         ast.AsyncFunctionDef, ast.Lambda)))
 
@@ -151,6 +153,15 @@ def test_no_module_imports_a_higher_layer(layer):
                     if module.split(".")[0] == layer
                     for target in targets if _layer(target) > _layer(module))
     assert not upward, "imports of a higher layer: " + ", ".join(upward)
+
+
+@pytest.mark.parametrize("module, allowed", [
+    ("solvers.errors", set()), ("solvers.schema", {"solvers.errors"}),
+    ("solvers.config", {"solvers.errors", "solvers.schema"})])
+def test_the_config_validator_imports_no_solver_module(module, allowed):
+    assert EDGES[module] <= allowed, sorted(EDGES[module] - allowed)
+    if module == "solvers.errors":
+        assert not {name for name, _ in EXTERNAL[module]} & {"numpy", "sympy", "petsc4py"}
 
 
 def test_moyal_runs_without_petsc_and_mpi():

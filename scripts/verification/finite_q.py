@@ -180,7 +180,7 @@ def _band_data(nk: int):
     (uniform cells on the Brillouin zone, weight dk / 2 pi) and Fermi-sea weights."""
     from moyal.geometry import KGrid, band_geometry
     from moyal.response import fermi_sea_weights
-    from solvers.config import model_from_table
+    from solvers.preflight import model_from_table
     from solvers.problem import select_bands
 
     model, degeneracy = model_from_table(MODEL)

@@ -35,7 +35,7 @@ BAND_FORMS = {"band_fixed": (0.5, 0.5), "band_field_renormalised": (0.0, 0.5)}
 
 
 def _model(table):
-    from solvers.config import model_from_table
+    from solvers.preflight import model_from_table
 
     return model_from_table(table)
 
