@@ -104,9 +104,14 @@ def _memory_ratio(need: float, available: int) -> float:
     return world.allreduce(need * share / available, op=mpi.MAX)
 
 
+def real_space_axes(cfg: cfgmod.Config) -> tuple[str, ...]:
+    """The real-space axes the config sets: (), ("x",) or ("x", "y")."""
+    return tuple(axis for axis in ("x", "y") if getattr(cfg.grid, axis) != "none")
+
+
 def grid_keys(cfg: cfgmod.Config) -> str:
-    """``grid.nx = ..., grid.nk = [...]`` as set, for messages."""
-    keys = [f"grid.nx = {cfg.grid.nx!r}"] if cfg.grid.x != "none" else []
+    """``grid.nx = ..., [grid.ny = ...,] grid.nk = [...]`` as set, for messages."""
+    keys = [f"grid.n{axis} = {getattr(cfg.grid, f'n{axis}')!r}" for axis in real_space_axes(cfg)]
     return ", ".join(keys + [f"grid.nk = {list(cfg.grid.nk)!r}"])
 
 
@@ -152,7 +157,7 @@ def check_setup(cfg: cfgmod.Config):
     if cfg.numerics.backend == "c":
         from solvers.ckernels import band_rate_kernel
 
-        axes = (("x",) if cfg.grid.x != "none" else ()) + ("kx", "ky")[:len(cfg.grid.nk)]
+        axes = real_space_axes(cfg) + ("kx", "ky")[:len(cfg.grid.nk)]
         band_rate_kernel(axes, cfg.mode.order)
     return model
 
@@ -176,7 +181,8 @@ def check_resources(cfg: cfgmod.Config, model=None) -> None:
     """
     if model is None:
         model, _ = model_from_table(cfg.model)
-    cells = math.prod(cfg.grid.nk) * (cfg.grid.nx if cfg.grid.x != "none" else 1)
+    cells = math.prod(cfg.grid.nk) * math.prod(getattr(cfg.grid, f"n{axis}")
+                                               for axis in real_space_axes(cfg))
     if cfg.mode.kind == "matrix":
         dof = model.n_bands ** 2
     else:
@@ -215,12 +221,14 @@ def _check_cells(cfg: cfgmod.Config, model) -> None:
 
     grid = cfg.grid
     axes = []  # (keys and values for the message, lo, hi, n, focus, width, ratio, periodic)
-    if grid.x != "none":
-        axes.append((f"grid.nx = {grid.nx!r} on [grid.x_min, grid.x_max] = [{grid.x_min!r}, "
-                     f"{grid.x_max!r}], grid.x_refine_width = {grid.x_refine_width!r}, "
-                     f"grid.x_refine_ratio = {grid.x_refine_ratio!r}", grid.x_min, grid.x_max,
-                     grid.nx, list(grid.x_refine), grid.x_refine_width, grid.x_refine_ratio,
-                     grid.x == "periodic"))
+    for axis in real_space_axes(cfg):
+        n, lo, hi, focus, width, ratio = (getattr(grid, name) for name in (
+            f"n{axis}", f"{axis}_min", f"{axis}_max", f"{axis}_refine", f"{axis}_refine_width",
+            f"{axis}_refine_ratio"))
+        axes.append((f"grid.n{axis} = {n!r} on [grid.{axis}_min, grid.{axis}_max] = [{lo!r}, "
+                     f"{hi!r}], grid.{axis}_refine_width = {width!r}, grid.{axis}_refine_ratio "
+                     f"= {ratio!r}", lo, hi, n, list(focus), width, ratio,
+                     getattr(grid, axis) == "periodic"))
     if len(grid.nk) == model.dimension:  # else the setup refuses grid.nk itself
         for direction, (n, (lo, hi)) in enumerate(zip(grid.nk, model.domain.bounds)):
             focus = list(grid.k_refine) if direction == 0 else []
