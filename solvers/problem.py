@@ -17,9 +17,8 @@ import numpy as np
 from mpi4py import MPI
 
 from solvers import config as cfgmod
-from solvers import preflight
 from solvers.fluxes import STENCIL_WIDTH
-from solvers.grid import Axis, PhaseSpaceGrid
+from solvers.layout import Axis, PhaseSpaceLayout, make_layout
 from solvers.matrix_mode import hamiltonian_on_cells
 
 K_NAMES = ("kx", "ky")
@@ -91,7 +90,7 @@ def build_axes(cfg: cfgmod.Config, model, band_energy=None) -> list[Axis]:
     return axes
 
 
-def k_mesh(grid: PhaseSpaceGrid, ghosted: bool = True) -> np.ndarray:
+def k_mesh(grid: PhaseSpaceLayout, ghosted: bool = True) -> np.ndarray:
     """This rank's k-cell centres as a mesh, shape (dk, nkx[, nky])."""
     cells = grid.ghosted_cells if ghosted else grid.owned_cells
     centres = [cells(axis)[0] for axis in grid.k_axes]
@@ -180,34 +179,21 @@ def select_bands(geometry, bands):
         for f in dataclasses.fields(geometry)})
 
 
-def grid_k_sum(grid: PhaseSpaceGrid):
-    """:class:`solvers.collisions.KSum` over the owned k cells of ``grid``, on its ranks.
-
-    ``reduce(a)`` of a block ``a`` of shape (bands, [nx_owned,] *k_owned) is the global
-    ``int dk/(2 pi)^dk sum_n a``, shape (nx,) with x (else (1,)), on every rank; calling it
-    gives the owned x cells' part (the conserving relaxation's density).
-    """
-    from solvers.collisions import KSum
-
-    weights = np.ones(())
-    for axis in grid.k_axes:
-        weights = np.multiply.outer(weights, grid.owned_cells(axis)[1] / (2 * np.pi))
-    x_range, nx = (grid.ranges[0], grid.sizes[0]) if grid.has_x else (None, None)
-    return KSum(weights, grid.comm.tompi4py(), x_range, nx)
-
-
 class _Problem:
     """What band and matrix mode share: fields, ghost filling, x profiles, output tasks."""
 
     def _common_setup(self, cfg, comm, scale, dof, axes):
         from solvers.fields import potential_from_config
 
-        self.grid = PhaseSpaceGrid(axes, dof=dof, stencil_width=STENCIL_WIDTH, comm=comm)
+        try:
+            self.grid = make_layout(axes, dof, STENCIL_WIDTH, comm, cfg.numerics.layout)
+        except ValueError as err:
+            raise cfgmod.ConfigError(f"numerics.layout = {cfg.numerics.layout!r}: {err}") \
+                from None
         # setup warnings once per config: on rank 0 of the first run of a field sweep
         self.warns = comm.getRank() == 0 and scale == (cfg.response.scales or [1.0])[0]
         self.potential = potential_from_config(scaled_fields(cfg.fields, scale))
-        self.reduction = grid_k_sum(self.grid)
-        self.local = self.grid.da.createLocalVec()
+        self.reduction = self.grid.k_sum()
 
     def time_scales(self) -> dict[str, float]:
         """The run's physical time scales (hbar / energy) that the step must resolve.
@@ -277,11 +263,8 @@ class _Problem:
         return self.potential.uniform.E(t)[: len(self.grid.k_axes)]
 
     def ghosted(self, u):
-        """Ghosted block of the global Vec ``u`` with the boundary ghosts filled."""
-        self.grid.da.globalToLocal(u, self.local)
-        block = self.grid.view(self.local, ghosted=True)
-        self.grid.fill_boundary_ghosts(block)
-        return block
+        """Ghosted block of the global Vec ``u`` with every ghost filled (collective)."""
+        return self.grid.ghosted(u)
 
     def x_profile(self):
         """The initial packet's Gaussian in x on the owned cells, shaped (1, nx, 1[, 1]).
@@ -390,7 +373,7 @@ class BandProblem(_Problem):
         from solvers.band_mode import BandModeOperator
 
         self.cfg = cfg
-        model, degeneracy = preflight.model_from_table(cfg.model)
+        model, degeneracy = cfgmod.model_from_table(cfg.model)
         self.model = model
         bands = list(cfg.mode.bands) or list(range(model.n_bands))
         if max(bands) >= model.n_bands or len(set(bands)) != len(bands):
@@ -562,7 +545,7 @@ class MatrixProblem(_Problem):
         from solvers.matrix_mode import MatrixModeOperator, pack
 
         self.cfg = cfg
-        model, _ = preflight.model_from_table(cfg.model)
+        model, _ = cfgmod.model_from_table(cfg.model)
         if cfg.mode.bands:
             raise cfgmod.ConfigError(f"mode.bands = {list(cfg.mode.bands)!r}: matrix mode "
                                      "evolves the whole N x N matrix; expected []")
