@@ -17,6 +17,7 @@ import numpy as np
 from mpi4py import MPI
 
 from solvers import config as cfgmod
+from solvers import preflight
 from solvers.fluxes import STENCIL_WIDTH
 from solvers.layout import Axis, PhaseSpaceLayout, make_layout
 from solvers.matrix_mode import hamiltonian_on_cells
@@ -373,7 +374,7 @@ class BandProblem(_Problem):
         from solvers.band_mode import BandModeOperator
 
         self.cfg = cfg
-        model, degeneracy = cfgmod.model_from_table(cfg.model)
+        model, degeneracy = preflight.model_from_table(cfg.model)
         self.model = model
         bands = list(cfg.mode.bands) or list(range(model.n_bands))
         if max(bands) >= model.n_bands or len(set(bands)) != len(bands):
@@ -545,7 +546,7 @@ class MatrixProblem(_Problem):
         from solvers.matrix_mode import MatrixModeOperator, pack
 
         self.cfg = cfg
-        model, _ = cfgmod.model_from_table(cfg.model)
+        model, _ = preflight.model_from_table(cfg.model)
         if cfg.mode.bands:
             raise cfgmod.ConfigError(f"mode.bands = {list(cfg.mode.bands)!r}: matrix mode "
                                      "evolves the whole N x N matrix; expected []")
