@@ -262,8 +262,8 @@ def minimal_bytes(problem) -> dict:
     nx = grid.sizes[0] if grid.has_x else 1
     axis_names = set(grid.names)
     if problem.mode == "band":
-        used = {a for kern in problem.operator.kernels if kern.direction in axis_names
-                for a in kern.arguments if not a.startswith("V_")}
+        used = {a.name for kern in problem.operator.kernels if kern.direction in axis_names
+                for a in kern.arguments if a.is_band_table}
         table_bytes = 8.0 * len(used) / nx
         return {"f_and_rate": 16.0, "tables": table_bytes, "total": 16.0 + table_bytes,
                 "tables_read": sorted(used)}

@@ -26,12 +26,15 @@ die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
 # `make install`, also when the venv is up to date, and rebuilds only when the source, flags
 # or compiler changed. -march=native: the library is tuned to (and may only run on) this CPU
 # type; set MOYAL_KERNEL_CFLAGS (e.g. "-O3") when building on a login node for other nodes.
-# -ffp-contract=off keeps a*b+c unfused, as numpy computes it, so both backends agree to
-# rounding. The source's sha256 is compiled in: solvers.ckernels refuses a stale library.
+# The fixed flags come from moyal.abi.COMPILE_FLAGS (-ffp-contract=off keeps a*b+c unfused, as
+# numpy computes it, so both backends agree to rounding). The source's sha256 and the flags are
+# compiled in: solvers.ckernels refuses a stale library or one built with other flags.
 build_kernels() {
     local src="$top/moyal/_generated/band_mode.c" out_dir="$top/build/kernels"
-    local lib="$out_dir/libmoyal_band.so" cc="$venv/bin/mpicc"
-    local flags="${MOYAL_KERNEL_CFLAGS:--O3 -march=native} -std=c99 -ffp-contract=off -fPIC -shared"
+    local lib="$out_dir/libmoyal_band.so" cc="$venv/bin/mpicc" fixed
+    fixed=$(cd "$top" && "$venv/bin/python" -c 'from moyal.abi import COMPILE_FLAGS; print(COMPILE_FLAGS)') \
+        || die "cannot read moyal.abi.COMPILE_FLAGS"
+    local flags="${MOYAL_KERNEL_CFLAGS:--O3 -march=native} $fixed"
     [[ -x "$cc" ]] || cc=$(command -v mpicc) || die "no mpicc to build $src"
     local sha; sha=$(sha256sum "$src" | cut -c1-64)
     local compiler; compiler=$("$cc" --version 2>/dev/null | sed -n 1p)
@@ -42,7 +45,8 @@ build_kernels() {
     mkdir -p "$out_dir"
     # build beside and rename: a process that has the old library mapped keeps its copy
     # shellcheck disable=SC2086
-    "$cc" $flags -DMOYAL_SOURCE_SHA256="\"$sha\"" -o "$lib.tmp.$$" "$src" -lm \
+    "$cc" $flags -DMOYAL_SOURCE_SHA256="\"$sha\"" -DMOYAL_COMPILE_FLAGS="\"$flags\"" \
+        -o "$lib.tmp.$$" "$src" -lm \
         || die "compiling $src failed"
     mv -f "$lib.tmp.$$" "$lib"
     echo "$key" > "$lib.stamp"

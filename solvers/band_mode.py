@@ -8,10 +8,11 @@ physics.md section 5). Each kernel function is one contribution
 
     J^a += d^outer ( c * d^inner f ),
 
-and its name says a, outer and inner; its arguments name the band quantities (energy
-derivatives, Omega, g, Gq and their k-derivatives, this project's sign conventions) and the
-potential derivatives V_d... it needs. This module maps those names onto arrays, so a new
-generated term needs no new solver code.
+and its IR record (the module's ``KERNELS``, :mod:`moyal.ir`) says a, outer and inner; its
+arguments are typed: band tables (energy derivatives, Omega, g, Gq and their k-derivatives,
+this project's sign conventions; depending on k and band) and the potential derivatives
+V_d... (depending on x, t). This module maps those records onto arrays, so a new generated
+term needs no new solver code; no kernel name is read.
 
 Discretisation on the grid (x, kx[, ky]) or (kx[, ky]):
 
@@ -33,76 +34,47 @@ Units: hbar = e = 1; k in 1/length, energies in the energy unit, t in hbar/energ
 from __future__ import annotations
 
 import importlib
-import inspect
-import re
-from dataclasses import dataclass
 
 import numpy as np
 from mpi4py import MPI
 
+from moyal import ir
 from solvers import fluxes
 
-_NAME = re.compile(r"order(\d)_flux_(x|y|kx|ky)(?:_(inner|outer)_((?:kx|ky|x|y)+))?$")
-_DIRECTION = re.compile(r"kx|ky|x|y")
-_GEOMETRY = {"Omega": ("berry_curvature", "berry_curvature_derivative"),
-             "g": ("quantum_metric", "quantum_metric_derivative"),
-             "Gq": ("band_normalised_metric", "band_normalised_metric_derivative")}
 _K_INDEX = {"kx": 0, "ky": 1}
 _R_INDEX = {"x": 0, "y": 1}
 
 
-@dataclass(frozen=True)
-class FluxKernel:
-    """One generated flux contribution ``J^direction += d^outer (c d^inner f)``."""
+def load_kernels(k_dimension: int, order: int) -> tuple:
+    """The generated flux kernels up to ``order`` for 1 or 2 momentum directions.
 
-    function: object
-    order: int
-    direction: str
-    kind: str  # "plain", "inner" or "outer"
-    derivative: tuple
-    arguments: tuple
-
-    @property
-    def potential_only(self) -> bool:
-        return all(a.startswith("V_") for a in self.arguments)
-
-
-def load_kernels(k_dimension: int, order: int) -> list[FluxKernel]:
-    """The generated flux kernels up to ``order`` for 1 or 2 momentum directions."""
-    module = importlib.import_module(f"moyal._generated.band_mode_{k_dimension}d")
-    kernels = []
-    for function in module.FUNCTIONS:
-        match = _NAME.match(function.__name__)
-        if match is None:
-            raise RuntimeError(f"unexpected kernel name {function.__name__}")
-        term_order, direction, kind, multi = match.groups()
-        if int(term_order) > order:
-            continue
-        arguments = tuple(p for p in inspect.signature(function).parameters if p != "hbar")
-        kernels.append(FluxKernel(function, int(term_order), direction, kind or "plain",
-                                  tuple(_DIRECTION.findall(multi or "")), arguments))
-    return kernels
-
-
-def band_table(geometry, name: str) -> np.ndarray:
-    """The k-only array a kernel argument names, band axis first: shape (bands, *k).
-
-    ``epsilon_dkxky`` -> d_kx d_ky eps; ``Omega_xy`` -> Omega^{xy}; ``Gq_xx_dky`` ->
-    d_ky Gq^{xx}; ``g_..`` quantum metric. Geometry stores the band axis last.
+    Returns
+    -------
+    (tuple of moyal.ir.FluxKernel, dict)
+        The kernels' IR records (the module's ``KERNELS``, in order) and their functions by
+        kernel name.
     """
-    if name.startswith("epsilon_d"):
-        idx = tuple(_K_INDEX[d] for d in _DIRECTION.findall(name[len("epsilon_d"):]))
-        source = {1: geometry.velocity, 2: geometry.inverse_mass,
-                  3: geometry.energy_third_derivative}[len(idx)][idx]
+    module = importlib.import_module(f"moyal._generated.band_mode_{k_dimension}d")
+    kernels = tuple(k for k in module.KERNELS if k.order <= order)
+    return kernels, {k.name: getattr(module, k.name) for k in kernels}
+
+
+def band_table(geometry, field: ir.FieldRef) -> np.ndarray:
+    """The k-only array of a band-table argument, band axis first: shape (bands, *k).
+
+    ``field.quantity`` names the :class:`moyal.geometry.BandGeometry` tensor, its components
+    (real-space axes) and k-derivative the entry: d_kx d_ky eps (``energy``, derivative
+    ``("kx", "ky")``) is ``inverse_mass[0, 1]``, d_ky Gq^{xx} is
+    ``band_normalised_metric_derivative[1, 0, 0]``. Geometry stores the band axis last.
+    """
+    k = tuple(_K_INDEX[d] for d in field.derivative)
+    if field.quantity == "energy":
+        source = {0: geometry.energy, 1: geometry.velocity, 2: geometry.inverse_mass,
+                  3: geometry.energy_third_derivative}[len(k)][k]
     else:
-        quantity, tensor, *derivative = name.split("_")
-        base, with_derivative = _GEOMETRY[quantity]
-        idx = tuple(_R_INDEX[d] for d in tensor)
-        if derivative:
-            idx = (_K_INDEX[derivative[0][1:]],) + idx
-            source = getattr(geometry, with_derivative)[idx]
-        else:
-            source = getattr(geometry, base)[idx]
+        components = tuple(_R_INDEX[c] for c in field.components)
+        suffix = "_derivative" if k else ""
+        source = getattr(geometry, field.quantity + suffix)[k + components]
     return np.moveaxis(np.asarray(source), -1, 0)
 
 
@@ -133,10 +105,9 @@ class BandModeOperator:
         self.g = g = grid.stencil_width
         self.kdim = len(grid.k_axes)
         self.has_x = grid.has_x
-        self.kernels = load_kernels(self.kdim, order)
-        names = sorted({a for kern in self.kernels for a in kern.arguments
-                        if not a.startswith("V_")})
-        self.tables = {name: band_table(geometry, name) for name in names}
+        self.kernels, self.functions = load_kernels(self.kdim, order)
+        tables, potentials = ir.split_arguments(self.kernels)
+        self.tables = {a.name: band_table(geometry, a) for a in tables}
         self.energy = np.moveaxis(geometry.energy, -1, 0)
         self.axis_of = {a.name: i for i, a in enumerate(grid.axes)}
         self.cells = [grid.ghosted_cells(i) for i in range(grid.dim)]
@@ -152,8 +123,7 @@ class BandModeOperator:
             self.x_centres = c
             self.x_faces = np.append(c[g:-g] - 0.5 * w[g:-g], c[-g - 1] + 0.5 * w[-g - 1])
         self._check_supported()
-        self.v_names = sorted({a for kern in self.kernels for a in kern.arguments
-                               if a.startswith("V_")})
+        self.v_names = [a.name for a in potentials]
         self.fused = None
         if backend == "c":
             self.fused = self._bind_fused(order)
@@ -176,14 +146,10 @@ class BandModeOperator:
         """Refuse kernels the discretisation cannot place exactly, before any compute."""
         for kern in self.kernels:
             axis = self._grid_axis(kern.direction)
-            if axis is None or kern.kind == "plain":
-                if axis is not None and self.grid.axes[axis].is_momentum \
-                        and not kern.potential_only:
-                    raise NotImplementedError(
-                        f"{kern.function.__name__}: a k-flux depending on band quantities")
-                continue
-            if kern.kind == "outer" and len(kern.derivative) != 1:
-                raise NotImplementedError(f"{kern.function.__name__}: outer order > 1")
+            if kern.kind == "plain" and axis is not None \
+                    and self.grid.axes[axis].is_momentum \
+                    and any(a.is_band_table for a in kern.arguments):
+                raise NotImplementedError(f"{kern.name}: a k-flux depending on band quantities")
 
     # ----------------------------------------------------------------------------- coefficients
     def _shape_x(self, values, n_x):
@@ -210,8 +176,9 @@ class BandModeOperator:
         return out
 
     def _coefficient(self, kern, tables, potential):
-        kwargs = {a: (potential[a] if a.startswith("V_") else tables[a]) for a in kern.arguments}
-        return kern.function(**kwargs)
+        kwargs = {a.name: (tables if a.is_band_table else potential)[a.name]
+                  for a in kern.arguments}
+        return self.functions[kern.name](**kwargs)
 
     # ----------------------------------------------------------------------------- rhs
     def k_region(self, ghosted_axes=()):
@@ -286,20 +253,20 @@ class BandModeOperator:
         present = set(self.axis_of)
         if not set(kern.derivative) <= present:
             return None  # d/dy of a y-independent f (or d/dx without an x axis) is zero
-        if kern.kind == "inner":
-            if set(kern.derivative) != {self.grid.axes[axis].name}:
+        if kern.inner:
+            if set(kern.inner) != {self.grid.axes[axis].name}:
                 coefficient = self._coefficient(kern, tables, potential)
                 if np.any(coefficient != 0):
-                    raise NotImplementedError(f"{kern.function.__name__}: mixed inner derivative")
+                    raise NotImplementedError(f"{kern.name}: mixed inner derivative")
                 return None
             coefficient = self._coefficient(kern, tables, potential)
             if not np.any(coefficient):
                 return None
-            d = fluxes.face_values(self._strip(f, axis), self.face_weights[axis, len(kern.derivative)],
+            d = fluxes.face_values(self._strip(f, axis), self.face_weights[axis, len(kern.inner)],
                                    axis + 1)
             return coefficient * d
         # outer: J^a += d_b (c f), one derivative direction b
-        b = self.axis_of[kern.derivative[0]]
+        b = self.axis_of[kern.outer[0]]
         if b == axis:
             x = self.x_centres if self.grid.axes[axis].name == "x" else None
             pot = self._potential(x, t) if x is not None else potential
@@ -356,16 +323,16 @@ class BandModeOperator:
     def _centre_term(self, kern, f, t, tables, potential):
         """An inner/outer term of a position flux at the owned cell centres."""
         g = self.g
-        if kern.kind == "inner":
-            axis = self.axis_of[kern.derivative[0]]
-            if set(kern.derivative) != {self.grid.axes[axis].name}:
-                raise NotImplementedError(f"{kern.function.__name__}: mixed inner derivative")
+        if kern.inner:
+            axis = self.axis_of[kern.inner[0]]
+            if set(kern.inner) != {self.grid.axes[axis].name}:
+                raise NotImplementedError(f"{kern.name}: mixed inner derivative")
             faces = fluxes.face_values(self._strip(f, axis),
-                                       self.face_weights[axis, len(kern.derivative)], axis + 1)
+                                       self.face_weights[axis, len(kern.inner)], axis + 1)
             moved = np.moveaxis(faces, axis + 1, 0)
             centre = np.moveaxis(0.5 * (moved[1:] + moved[:-1]), 0, axis + 1)
             return self._coefficient(kern, tables, potential) * centre
-        b = self.axis_of[kern.derivative[0]]
+        b = self.axis_of[kern.outer[0]]
         x = self.x_centres if b == 0 and self.has_x else \
             (self.x_centres[g:-g] if self.has_x else None)
         pot = self._potential(x, t)

@@ -1,11 +1,16 @@
 """ctypes loader of the fused C band-mode kernel (``numerics.backend = "c"``).
 
-``moyal/_generated/band_mode.c`` is printed by :mod:`moyal.codegen` from the same symbolic
-flux terms as the numpy kernels and compiled by ``scripts/install.sh`` with the venv's
-``mpicc`` into :data:`LIBRARY`, with the sha256 of the source compiled in. Loading compares
-that hash with the committed source, so a library built from an older source is refused
-(stale), as is a missing one; both are :class:`solvers.config.ConfigError` raised at setup,
-before any compute.
+``moyal/_generated/band_mode.c`` is printed by :mod:`moyal.codegen` from the same kernel IR
+as the numpy kernels and compiled by ``scripts/install.sh`` with the venv's ``mpicc`` into
+:data:`LIBRARY`, with the sha256 of the source and the compile flags compiled in. Loading
+checks, in this order, that the library exists and loads, that it was built from the
+committed source (else: stale), with the flags install.sh uses (:data:`moyal.abi.
+COMPILE_FLAGS`, no value-changing tuning flag), and that its argument struct has the size of
+the :mod:`ctypes` mirror built from :data:`moyal.abi.FIELDS`; each failure is one
+:class:`solvers.errors.ConfigError` naming what mismatched, raised at setup, before any
+compute. Which band tables and potential derivatives a rate function reads comes from the
+generated modules' IR (:func:`moyal.ir.layout_arguments`), the same records the C printer
+used.
 
 The kernel computes what :meth:`solvers.band_mode.BandModeOperator.rate` computes for the
 flux terms of orders 0-2, operation for operation, in one pass over a rank's ghosted block;
@@ -16,10 +21,12 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib
 from pathlib import Path
 
 import numpy as np
 
+from moyal import abi, ir
 from solvers.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,22 +36,8 @@ SOURCE = ROOT / "moyal" / "_generated" / "band_mode.c"
 LIBRARY = ROOT / "build" / "kernels" / "libmoyal_band.so"
 
 _DOUBLE_P = ctypes.POINTER(ctypes.c_double)
-
-
-class _Arguments(ctypes.Structure):
-    """Mirror of ``moyal_band_args`` in the generated C source."""
-
-    _fields_ = [("f", _DOUBLE_P), ("out", _DOUBLE_P), ("bands", ctypes.c_int64),
-                ("n", ctypes.c_int64 * 3), ("ghost", ctypes.c_int64 * 3),
-                ("f_stride", ctypes.c_int64 * 4), ("out_stride", ctypes.c_int64 * 4),
-                ("centres", _DOUBLE_P * 3), ("widths", _DOUBLE_P * 3),
-                ("table_extent", ctypes.c_int64 * 2), ("table_ghost", ctypes.c_int64),
-                ("tables", ctypes.POINTER(_DOUBLE_P)),
-                ("potential_faces", ctypes.POINTER(_DOUBLE_P)),
-                ("potential_centres", ctypes.POINTER(_DOUBLE_P)),
-                ("potential_ghosted", ctypes.POINTER(_DOUBLE_P)),
-                ("face_weights", (_DOUBLE_P * 4) * 3), ("centred_weights", _DOUBLE_P * 3),
-                ("limiter", ctypes.c_int32), ("scheme", ctypes.c_int32)]
+#: ctypes mirror of the C argument struct (moyal.abi.FIELDS)
+_Arguments = abi.ctypes_structure()
 
 
 def _string(library, name: str) -> str:
@@ -52,18 +45,27 @@ def _string(library, name: str) -> str:
     return ctypes.string_at(ctypes.addressof(ctypes.c_char.in_dll(library, name))).decode()
 
 
-def function_name(layout: tuple, order: int) -> str:
-    """Exported C name for grid axes ``layout`` (e.g. ``("x", "kx")``) and band order."""
-    return f"moyal_band_{'_'.join(layout)}_order{order}"
+def flags_problem(flags: str) -> str | None:
+    """Why a library compiled with ``flags`` may not agree with numpy, or None.
+
+    scripts/install.sh compiles with ``<tuning> COMPILE_FLAGS`` (:mod:`moyal.abi`); the
+    tuning flags may be any but those in :data:`moyal.abi.VALUE_CHANGING_FLAGS`.
+    """
+    if not (flags == abi.COMPILE_FLAGS or flags.endswith(" " + abi.COMPILE_FLAGS)):
+        return f"not ending in {abi.COMPILE_FLAGS!r}"
+    unsafe = [f for f in flags.split() if f in abi.VALUE_CHANGING_FLAGS]
+    return f"value-changing {' '.join(unsafe)}" if unsafe else None
 
 
 def load_library(library: Path = LIBRARY, source: Path = SOURCE) -> ctypes.CDLL:
-    """The compiled kernel library, checked to be built from the current ``source``.
+    """The compiled kernel library, checked to be built from the current ``source`` with
+    the install flags and this ABI.
 
     Raises
     ------
     ConfigError
-        The library is missing, cannot be loaded, or was built from another source.
+        The library is missing or cannot be loaded, was built from another source or with
+        other flags, or its argument struct has another size.
     """
     rebuild = (f"expected a library built from {source} by `make install` "
                "(scripts/install.sh), or numerics.backend = 'numpy'")
@@ -73,6 +75,8 @@ def load_library(library: Path = LIBRARY, source: Path = SOURCE) -> ctypes.CDLL:
     try:
         handle = ctypes.CDLL(str(library))
         built_from = _string(handle, "moyal_source_sha256")
+        flags = _string(handle, "moyal_compile_flags")
+        size = ctypes.c_int64.in_dll(handle, "moyal_band_args_size").value
     except (OSError, ValueError) as err:
         raise ConfigError(f"numerics.backend = 'c': {library} cannot be loaded ({err}); "
                           f"{rebuild}") from None
@@ -81,6 +85,14 @@ def load_library(library: Path = LIBRARY, source: Path = SOURCE) -> ctypes.CDLL:
         raise ConfigError(f"numerics.backend = 'c': {library} is stale (built from a "
                           f"{source.name} with sha256 {built_from[:12]}, the source now has "
                           f"{current[:12]}); {rebuild}")
+    problem = flags_problem(flags)
+    if problem is not None:
+        raise ConfigError(f"numerics.backend = 'c': {library} was compiled with flags "
+                          f"{flags!r} ({problem}); {rebuild}")
+    if size != ctypes.sizeof(_Arguments):
+        raise ConfigError(f"numerics.backend = 'c': {library} has a {size}-byte "
+                          f"{abi.STRUCT}, moyal.abi describes {ctypes.sizeof(_Arguments)} "
+                          f"bytes; {rebuild}")
     return handle
 
 
@@ -91,17 +103,19 @@ def band_rate_kernel(layout: tuple, order: int, library: Path = LIBRARY,
     Raises
     ------
     ConfigError
-        Library missing or stale, or no compiled kernel for this layout and order.
+        No compiled kernel for this layout and order, or the library is missing, stale,
+        built with other flags or for another ABI.
     """
-    handle = load_library(library, source)
-    name = function_name(tuple(layout), order)
-    exported = _string(handle, "moyal_band_functions").split(",")
-    if name not in exported:
-        orders = sorted({int(n.rsplit("order", 1)[1]) for n in exported})
+    layout = tuple(layout)
+    if order not in abi.ORDERS or layout not in abi.LAYOUTS:
         raise ConfigError(f"numerics.backend = 'c': no fused kernel for mode.order = {order} "
                           f"on a ({', '.join(layout)}) grid; expected mode.order in "
-                          f"{orders} or numerics.backend = 'numpy'")
-    return BandRateKernel(handle, name)
+                          f"{list(abi.ORDERS)} or numerics.backend = 'numpy'")
+    handle = load_library(library, source)
+    k_dimension = len([d for d in layout if d != "x"])
+    kernels = importlib.import_module(f"moyal._generated.band_mode_{k_dimension}d").KERNELS
+    return BandRateKernel(handle, abi.function_name(layout, order),
+                          ir.layout_arguments(kernels, layout, order))
 
 
 class BandRateKernel:
@@ -117,17 +131,16 @@ class BandRateKernel:
         Limiter and flux names in the order of the C enums.
     """
 
-    def __init__(self, handle: ctypes.CDLL, name: str):
+    limiters, schemes = abi.LIMITERS, abi.SCHEMES
+
+    def __init__(self, handle: ctypes.CDLL, name: str, arguments: tuple):
         self.name = name
         self.function = getattr(handle, name)
         self.function.argtypes = [ctypes.POINTER(_Arguments)]
         self.function.restype = ctypes.c_int
-        tables, potentials = (part.split("=", 1)[1] for part in
-                              _string(handle, f"{name}_arguments").split(";"))
-        self.tables = tuple(n for n in tables.split(",") if n)
-        self.potentials = tuple(n for n in potentials.split(",") if n)
-        self.limiters = tuple(_string(handle, "moyal_limiters").split(","))
-        self.schemes = tuple(_string(handle, "moyal_schemes").split(","))
+        tables, potentials = arguments
+        self.tables = tuple(a.name for a in tables)
+        self.potentials = tuple(a.name for a in potentials)
 
     def bind(self, cells, ghost: int, tables: dict, face_weights: dict, centred_weights,
              limiter: str, scheme: str):
@@ -187,7 +200,7 @@ class _BoundRate:
                           for order in range(4)] for axis in range(self.dim)]
         self._centred = [np.ascontiguousarray(w, dtype=float) for w in centred_weights]
         self.args = args = _Arguments()
-        padding = 3 - self.dim
+        padding = abi.MAX_AXES - self.dim
         args.ghost[:] = [ghost] * self.dim + [0] * padding
         args.centres[:] = [_pointer(c) for c, _ in self._cells] + [None] * padding
         args.widths[:] = [_pointer(w) for _, w in self._cells] + [None] * padding
@@ -214,7 +227,7 @@ class _BoundRate:
             owned x centres (n_x) and the ghosted x centres (one value each without an x
             axis), contiguous float64.
         """
-        args, padding = self.args, 3 - self.dim
+        args, padding = self.args, abi.MAX_AXES - self.dim
         owned = [c.size - 2 * args.ghost[i] for i, (c, _) in enumerate(self._cells)]
         bands = self._tables[0].shape[0] if self._tables else f.shape[0]
         if f.shape != (bands, *(c.size for c, _ in self._cells)) or \

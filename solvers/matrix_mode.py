@@ -9,7 +9,8 @@ hbar^2 is (physics.md section 3)
 on the phase spaces (kx), (kx, ky) (uniform problems: the force is d_a U d_ka F summed over the
 field components) and (x, kx[, ky]). Every coefficient comes from the generated term functions
 of :mod:`moyal._generated.matrix_mode_1d`, evaluated on precomputed arrays, so no prefactor is
-transcribed by hand here.
+transcribed by hand here; which function is which term, and its order in hbar, is read from
+the module's IR records (``KERNELS``, :class:`moyal.ir.ProductKernel`).
 
 The right-hand side is split in two parts that a time integrator treats differently:
 
@@ -40,11 +41,31 @@ from solvers.fluxes import (STENCIL_WIDTH, advection_divergence, face_values, fa
 
 __all__ = ["pack", "unpack", "matrix_size", "hamiltonian_on_cells", "MatrixModeOperator"]
 
-#: x terms: (generated term, multi-index of the H0 k-derivative, x-derivative order of F).
-#: The first is the hbar^0 advection (MUSCL), the others are central face fluxes.
-_X_TERMS = ((terms.H0_anticommutator_dkx_F_dx, (0,), 1),
-            (terms.H0_commutator_dkxkx_F_dxx, (0, 0), 2),
-            (terms.H0_anticommutator_dkxkxkx_F_dxxx, (0, 0, 0), 3))
+_K_AXES = ("kx", "ky")
+
+
+def _term(quantity: str, field_derivative: tuple, derivative: tuple):
+    """The generated term ``c P(d^field_derivative quantity, d^derivative F)`` (IR axis names)
+    and its order in hbar, from the module's IR records."""
+    for kernel in terms.KERNELS:
+        if (kernel.field.quantity, kernel.field.derivative, kernel.derivative) == \
+                (quantity, field_derivative, derivative):
+            return getattr(terms, kernel.name), kernel.order
+    raise LookupError(f"no generated matrix-mode term for d^{field_derivative} {quantity} "
+                      f"with d^{derivative} F")
+
+
+#: x terms, by x-derivative order of F: (generated term, multi-index of the H0 k-derivative,
+#: x-derivative order n of F, order in hbar). The first is the hbar^0 advection (MUSCL), the
+#: others are central face fluxes.
+_X_TERMS = tuple(sorted(
+    ((getattr(terms, k.name), tuple(_K_AXES.index(d) for d in k.field.derivative),
+      len(k.derivative), k.order) for k in terms.KERNELS
+     if k.field.quantity == "H0" and k.derivative and set(k.derivative) == {"x"}),
+    key=lambda term: term[2]))
+_COMMUTATOR, _ = _term("H0", (), ())
+_FORCE, _ = _term("U", ("x",), ("kx",))
+_FORCE_DISPERSION, _FORCE_DISPERSION_ORDER = _term("U", ("x", "x", "x"), ("kx", "kx", "kx"))
 
 
 def matrix_size(dof: int) -> int:
@@ -117,14 +138,6 @@ def hamiltonian_on_cells(model, k_centres, max_order: int = 3) -> dict:
         for alpha, value in model.evaluate(points, order).items():
             out[alpha] = value.reshape(mesh[0].shape + value.shape[-2:])
     return out
-
-
-def _hbar_power(term) -> int:
-    """Power of hbar in a generated term, measured from its value at hbar = 2 and hbar = 1."""
-    field, probe = np.diag([1.0, 2.0]), np.ones((2, 2))
-    at_one, at_two = term(field, probe, hbar=1.0), term(field, probe, hbar=2.0)
-    largest = np.argmax(np.abs(at_one))
-    return int(round(math.log2(abs(at_two.flat[largest] / at_one.flat[largest]))))
 
 
 def _eigenbasis_symbol(term, eigenvalues, hbar):
@@ -209,7 +222,7 @@ class MatrixModeOperator:
         if self.k_dimension not in (1, 2):
             raise ValueError(f"{len(self.centres)} axes with has_x = {has_x}: expected 1 or 2 "
                              "k axes")
-        x_terms = [t for t in _X_TERMS if _hbar_power(t[0]) <= hbar_order] if self.has_x else []
+        x_terms = [t for t in _X_TERMS if t[3] <= hbar_order] if self.has_x else []
         needed = [()] + [(a,) for a in range(self.k_dimension)] + [t[1] for t in x_terms]
         missing = [alpha for alpha in needed if alpha not in hamiltonian]
         if missing:
@@ -226,8 +239,8 @@ class MatrixModeOperator:
 
         self._h0 = at_owned(())
         self.band_energies, self._band_basis = np.linalg.eigh(self._h0)
-        self._commutator_symbol = _eigenbasis_symbol(terms.H0_commutator_d0_F_d0,
-                                                     self.band_energies, self.hbar)
+        self._commutator_symbol = _eigenbasis_symbol(_COMMUTATOR, self.band_energies,
+                                                     self.hbar)
         self._velocity = tuple(at_owned((a,)) for a in range(self.k_dimension))
 
         self.max_x_speed = 0.0
@@ -242,9 +255,9 @@ class MatrixModeOperator:
             # term(c, d_x^n F) = d_x term(c, d_x^(n-1) F) because c depends on k only
             self._x_dispersive = [(term, at_owned(alpha),
                                    face_weights(self.centres[0], self.widths[0], order - 1))
-                                  for term, alpha, order in dispersive]
+                                  for term, alpha, order, _ in dispersive]
         self._kx_dispersive = None
-        if self.has_x and hbar_order >= _hbar_power(terms.U_scalar_dxxx_F_dkxkxkx):
+        if self.has_x and hbar_order >= _FORCE_DISPERSION_ORDER:
             self._kx_dispersive = face_weights(self.centres[1], self.widths[1], 2)
         names = ["V_dx"] + (["V_dy"] if self.k_dimension == 2 else [])
         self.potential_names = tuple(names + (["V_dxxx"] if self._kx_dispersive is not None
@@ -304,8 +317,7 @@ class MatrixModeOperator:
         """d_a U d_ka F, U = -V: k advection of every real unknown with speed -d_a U."""
         axis = 1 + self.has_x + direction
         # the generated kx term also serves ky: the force term is the same per component
-        speed = -_scalar_coefficient(terms.U_scalar_dx_F_dkx, -np.asarray(V_derivative),
-                                     self.hbar)
+        speed = -_scalar_coefficient(_FORCE, -np.asarray(V_derivative), self.hbar)
         return advection_divergence(_ghosted_along(u, axis), _x_profile(speed, u.ndim),
                                     self.centres[axis - 1], self.widths[axis - 1], axis=axis,
                                     limiter=self.limiter)
@@ -313,7 +325,7 @@ class MatrixModeOperator:
     def _force_dispersion(self, u, V_dxxx):
         """-(hbar^2/24) d_x^3 U d_kx^3 F = d_kx (c d_kx^2 F), central face flux along kx."""
         axis = 2  # kx after dof and x
-        c = _scalar_coefficient(terms.U_scalar_dxxx_F_dkxkxkx, -np.asarray(V_dxxx), self.hbar)
+        c = _scalar_coefficient(_FORCE_DISPERSION, -np.asarray(V_dxxx), self.hbar)
         flux = _x_profile(c, u.ndim) * np.moveaxis(
             face_values(_ghosted_along(u, axis), self._kx_dispersive, axis=axis), axis, 0)
         widths = self.widths[axis - 1][STENCIL_WIDTH:-STENCIL_WIDTH]
@@ -347,7 +359,7 @@ class MatrixModeOperator:
         ndarray, shape (N*N, *owned cells)
         """
         F = unpack(u)
-        rate = terms.H0_commutator_d0_F_d0(self._h0, F, hbar=self.hbar)
+        rate = _COMMUTATOR(self._h0, F, hbar=self.hbar)
         if relaxation is not None:
             gamma, f_eq = relaxation
             deviation = F if f_eq is None else F - unpack(f_eq)

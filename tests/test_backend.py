@@ -7,7 +7,10 @@ nonuniform grids in a cosine potential; so must a whole simulation. A missing or
 compiled library, and unsupported modes or orders, are refused at configuration time.
 """
 
+import ctypes
 import hashlib
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import numpy as np
 import pytest
 from petsc4py import PETSc
 
-from moyal import codegen
+from moyal import abi
 from solvers import ckernels, config
 from solvers.band_mode import BandModeOperator
 from solvers.problem import BandProblem
@@ -83,6 +86,21 @@ def test_fused_rate_equals_numpy_rate(model, nk, k_boundary, x, order):
             assert error <= RATE_TOLERANCE, (limiter, flux, error)
 
 
+@pytest.mark.parametrize("case", [CASES[1], CASES[8]], ids=["kx", "x-kx-ky"])
+def test_fused_rate_is_bitwise_the_numpy_rate_at_order_2(case):
+    """Both backends run the terms of the same IR records in the same operation order, with
+    no contraction (-ffp-contract=off): the rates are equal bit for bit, not only to
+    rounding."""
+    p = problem(*case, 2)
+    f = smooth_random_state(p, seed=3)
+    rates = {}
+    for backend in ("numpy", "c"):
+        operator = BandModeOperator(p.grid, p.geometry, p.potential, 2, "mc", "llf", backend)
+        rates[backend] = np.full(p.grid.owned_shape, np.nan)
+        operator.rate(f, 0.37, rates[backend])
+    assert np.array_equal(rates["c"], rates["numpy"])
+
+
 def test_fused_rate_sees_the_berry_curvature_and_order_2_terms():
     """On (x, kx, ky) in a cosine potential order 1 adds -Omega V_dy to the x velocity and
     order 2 the metric and dispersive terms: the rates of orders 0, 1, 2 differ, so the
@@ -144,6 +162,42 @@ def test_stale_library_is_a_config_error(tmp_path):
         ckernels.band_rate_kernel(("kx",), 0, source=edited)
 
 
+def fake_library(tmp_path, flags=None, size_offset=0):
+    """A library exporting only what the loader checks (sub-second build): the committed
+    source's sha256, ``flags`` (default: what scripts/install.sh passes) and the struct size
+    of moyal.abi plus ``size_offset`` bytes."""
+    flags = f"-O3 -march=native {abi.COMPILE_FLAGS}" if flags is None else flags
+    size = ctypes.sizeof(abi.ctypes_structure()) + size_offset
+    sha = hashlib.sha256(ckernels.SOURCE.read_bytes()).hexdigest()
+    source = tmp_path / "fake.c"
+    source.write_text(f'#include <stdint.h>\nconst char moyal_source_sha256[] = "{sha}";\n'
+                      f'const char moyal_compile_flags[] = "{flags}";\n'
+                      f"const int64_t moyal_band_args_size = {size};\n")
+    library = tmp_path / "libfake.so"
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    return library
+
+
+@pytest.mark.skipif(not (shutil.which("cc") or shutil.which("gcc")), reason="no C compiler")
+def test_library_flags_and_struct_size_are_checked(tmp_path):
+    assert ckernels.load_library(fake_library(tmp_path)) is not None
+    cases = [({"flags": f"-O3 -ffast-math {abi.COMPILE_FLAGS}"}, r"value-changing -ffast-math"),
+             ({"flags": "-O3 -std=c99 -fPIC -shared"}, r"not ending in '-std=c99 -ffp-contract"),
+             ({"size_offset": 8}, rf"has a {ctypes.sizeof(abi.ctypes_structure()) + 8}-byte "
+                                  rf"moyal_band_args, moyal\.abi describes")]
+    for number, (options, message) in enumerate(cases):
+        directory = tmp_path / str(number)
+        directory.mkdir()
+        with pytest.raises(config.ConfigError, match=r"numerics\.backend = 'c': .*" + message):
+            ckernels.load_library(fake_library(directory, **options))
+
+
+def test_installed_library_records_the_install_flags():
+    flags = ckernels._string(ckernels.load_library(), "moyal_compile_flags")
+    assert flags.endswith(" " + abi.COMPILE_FLAGS) and ckernels.flags_problem(flags) is None
+
+
 def test_matrix_mode_is_refused_before_compute():
     with pytest.raises(config.ConfigError,
                        match=r"numerics\.backend = 'c'.*mode\.kind = 'matrix'.*expected"):
@@ -163,14 +217,11 @@ def test_unknown_backend_is_refused():
         config.from_dict({"numerics": {"backend": "fortran"}})
 
 
-def test_exported_names_follow_the_codegen_layouts():
+def test_exported_names_follow_the_abi_layouts():
     handle = ckernels.load_library()
-    exported = ckernels._string(handle, "moyal_band_functions").split(",")
-    assert exported == [codegen.c_function_name(layout, order) for layout in codegen.C_LAYOUTS
-                        for order in codegen.C_ORDERS]
-    assert exported == [ckernels.function_name(layout, order) for layout in codegen.C_LAYOUTS
-                        for order in codegen.C_ORDERS]
+    for layout in abi.LAYOUTS:
+        for order in abi.ORDERS:
+            assert callable(getattr(handle, abi.function_name(layout, order)))
     kernel = ckernels.band_rate_kernel(("x", "kx", "ky"), 1)
     assert kernel.tables == ("Omega_xy", "epsilon_dkx") and kernel.potentials == ("V_dx", "V_dy")
-    assert kernel.limiters == codegen.C_LIMITERS and kernel.schemes == codegen.C_SCHEMES
-
+    assert kernel.limiters == abi.LIMITERS and kernel.schemes == abi.SCHEMES

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import sympy as sp
 
-from moyal import codegen
+from moyal import abi, codegen
 
 MODULES = codegen.kernel_modules()
 RNG = np.random.default_rng(20240605)
@@ -99,12 +99,19 @@ def test_c_kernel_prints_every_plain_flux_term():
     """Each generated C velocity sums exactly the plain terms of its grid axis and order."""
     source = codegen.c_kernel_source()
     assert source.startswith(codegen.C_HEADER + "\n/* signature: sha256:")
-    for layout in codegen.C_LAYOUTS:
+    for layout in abi.LAYOUTS:
         module = codegen.band_mode_module(len([d for d in layout if d != "x"]))
-        for order in codegen.C_ORDERS:
-            name = codegen.c_function_name(layout, order)
+        for order in abi.ORDERS:
+            name = abi.function_name(layout, order)
             for axis, direction in enumerate(layout):
-                expected = [f.name for f in module.functions
-                            if f.name in {f"order{o}_flux_{direction}" for o in range(order + 1)}]
+                expected = [k.name for k in module.kernels if k.direction == direction
+                            and k.kind == "plain" and k.order <= order]
                 head = f"/* {name}, axis {axis} ({direction}): face velocity = sum of "
                 assert head + (", ".join(expected) or "no terms") + "." in source, head
+
+
+def test_c_struct_is_printed_from_the_abi():
+    """The C typedef and the ctypes mirror come from the one list moyal.abi.FIELDS."""
+    assert abi.c_struct() in codegen.c_kernel_source()
+    assert [name for name, *_ in abi.ctypes_structure()._fields_] == \
+        [name for name, *_ in abi.FIELDS]

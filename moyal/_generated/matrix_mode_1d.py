@@ -12,6 +12,8 @@ Each function returns its contribution to d_t F, shape (..., N, N), complex.
 
 import numpy  # noqa: F401  (printed functions may use it)
 
+from moyal.ir import from_literal
+
 
 def H0_commutator_d0_F_d0(field, distribution, hbar=1.0):
     """prefactor * commutator of d_(0) H0 with d_(0) F, order hbar^-1."""
@@ -43,11 +45,70 @@ def U_scalar_dxxx_F_dkxkxkx(field, distribution, hbar=1.0):
     return (-0.041666666666666664*hbar**2) * field[..., None, None] * distribution
 
 
-FUNCTIONS = (
-    H0_commutator_d0_F_d0,
-    H0_anticommutator_dkx_F_dx,
-    U_scalar_dx_F_dkx,
-    H0_commutator_dkxkx_F_dxx,
-    H0_anticommutator_dkxkxkx_F_dxxx,
-    U_scalar_dxxx_F_dkxkxkx,
-)
+#: the functions above as kernel IR (moyal.ir), in order
+KERNELS = from_literal({'fields': ({'components': (),
+             'depends_on': ('k', 'band'),
+             'derivative': (),
+             'name': 'H0',
+             'quantity': 'H0'},
+            {'components': (),
+             'depends_on': ('k', 'band'),
+             'derivative': ('kx',),
+             'name': 'H0_dkx',
+             'quantity': 'H0'},
+            {'components': (),
+             'depends_on': ('k', 'band'),
+             'derivative': ('kx', 'kx'),
+             'name': 'H0_dkxkx',
+             'quantity': 'H0'},
+            {'components': (),
+             'depends_on': ('k', 'band'),
+             'derivative': ('kx', 'kx', 'kx'),
+             'name': 'H0_dkxkxkx',
+             'quantity': 'H0'},
+            {'components': (),
+             'depends_on': ('x', 't'),
+             'derivative': ('x',),
+             'name': 'U_dx',
+             'quantity': 'U'},
+            {'components': (),
+             'depends_on': ('x', 't'),
+             'derivative': ('x', 'x', 'x'),
+             'name': 'U_dxxx',
+             'quantity': 'U'}),
+ 'kernels': ({'derivative': (),
+              'field': 'H0',
+              'name': 'H0_commutator_d0_F_d0',
+              'order': -1,
+              'product': 'commutator',
+              'type': 'product'},
+             {'derivative': ('x',),
+              'field': 'H0_dkx',
+              'name': 'H0_anticommutator_dkx_F_dx',
+              'order': 0,
+              'product': 'anticommutator',
+              'type': 'product'},
+             {'derivative': ('kx',),
+              'field': 'U_dx',
+              'name': 'U_scalar_dx_F_dkx',
+              'order': 0,
+              'product': 'scalar',
+              'type': 'product'},
+             {'derivative': ('x', 'x'),
+              'field': 'H0_dkxkx',
+              'name': 'H0_commutator_dkxkx_F_dxx',
+              'order': 1,
+              'product': 'commutator',
+              'type': 'product'},
+             {'derivative': ('x', 'x', 'x'),
+              'field': 'H0_dkxkxkx',
+              'name': 'H0_anticommutator_dkxkxkx_F_dxxx',
+              'order': 2,
+              'product': 'anticommutator',
+              'type': 'product'},
+             {'derivative': ('kx', 'kx', 'kx'),
+              'field': 'U_dxxx',
+              'name': 'U_scalar_dxxx_F_dkxkxkx',
+              'order': 2,
+              'product': 'scalar',
+              'type': 'product'})})

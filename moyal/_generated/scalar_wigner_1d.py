@@ -11,6 +11,8 @@ potential-energy derivatives (energy / length^n), arrays of any common shape.
 
 import numpy  # noqa: F401  (printed functions may use it)
 
+from moyal.ir import from_literal
+
 
 def hbar0_coefficient_x(epsilon_dkx, hbar=1.0):
     """Coefficient of d_(x) f in d_t f at order hbar^0."""
@@ -32,9 +34,44 @@ def hbar2_coefficient_kxkxkx(U_dxxx, hbar=1.0):
     return -0.041666666666666664*U_dxxx*hbar**2
 
 
-FUNCTIONS = (
-    hbar0_coefficient_x,
-    hbar0_coefficient_kx,
-    hbar2_coefficient_xxx,
-    hbar2_coefficient_kxkxkx,
-)
+#: the functions above as kernel IR (moyal.ir), in order
+KERNELS = from_literal({'fields': ({'components': (),
+             'depends_on': ('x', 't'),
+             'derivative': ('x',),
+             'name': 'U_dx',
+             'quantity': 'U'},
+            {'components': (),
+             'depends_on': ('x', 't'),
+             'derivative': ('x', 'x', 'x'),
+             'name': 'U_dxxx',
+             'quantity': 'U'},
+            {'components': (),
+             'depends_on': ('k', 'band'),
+             'derivative': ('kx',),
+             'name': 'epsilon_dkx',
+             'quantity': 'energy'},
+            {'components': (),
+             'depends_on': ('k', 'band'),
+             'derivative': ('kx', 'kx', 'kx'),
+             'name': 'epsilon_dkxkxkx',
+             'quantity': 'energy'}),
+ 'kernels': ({'arguments': ('epsilon_dkx',),
+              'derivative': ('x',),
+              'name': 'hbar0_coefficient_x',
+              'order': 0,
+              'type': 'coefficient'},
+             {'arguments': ('U_dx',),
+              'derivative': ('kx',),
+              'name': 'hbar0_coefficient_kx',
+              'order': 0,
+              'type': 'coefficient'},
+             {'arguments': ('epsilon_dkxkxkx',),
+              'derivative': ('x', 'x', 'x'),
+              'name': 'hbar2_coefficient_xxx',
+              'order': 2,
+              'type': 'coefficient'},
+             {'arguments': ('U_dxxx',),
+              'derivative': ('kx', 'kx', 'kx'),
+              'name': 'hbar2_coefficient_kxkxkx',
+              'order': 2,
+              'type': 'coefficient'})})

@@ -155,10 +155,11 @@ def expansion_in_q(ctx, nx: int, nk: int, q0: float, order: int,
 
 @lru_cache(maxsize=None)
 def _kernels(order: int) -> dict:
-    """Lambdified Fermi-sea kernels (hbar = 1) and their argument names, by name."""
+    """Lambdified Fermi-sea kernels (hbar = 1) and their arguments (names, or the
+    :class:`moyal.ir.FieldRef` of band fields), by name."""
     import sympy as sp
 
-    from moyal.codegen import lower
+    from moyal.codegen import band_field_catalogue, field_refs, lower
     from moyal.derived_response import (response_symbols, seed002_gradient_kernel,
                                         travelling_wave_response)
 
@@ -167,11 +168,14 @@ def _kernels(order: int) -> dict:
     hbar = symbols.space.hbar
     expressions = {"sigma10": wave.uniform[0][0], "sigma11": wave.gradient[0][0][0],
                    "seed002": seed002_gradient_kernel(symbols, 0, 0, 0, wave.omega)}
+    catalogue = band_field_catalogue(symbols.space, symbols.fields)
     kernels = {}
     for name, expression in expressions.items():
-        lowered, arguments = lower(sp.expand(expression.subs(hbar, 1)), hbar)
+        expression = sp.expand(expression.subs(hbar, 1))
+        lowered, arguments = lower(expression, hbar)
+        fields = {f.name: f for f in field_refs(expression, catalogue)}
         kernels[name] = (sp.lambdify(arguments, lowered, "numpy"),
-                         [str(a) for a in arguments])
+                         [fields.get(str(a), str(a)) for a in arguments])
     return kernels
 
 
