@@ -117,6 +117,12 @@ def _check_consistency(cfg: Config):
             if not lo <= point <= hi:
                 raise ConfigError(f"grid.{axis}_refine[{i}] = {point!r}: expected a point in "
                                   f"[grid.{axis}_min, grid.{axis}_max] = [{lo}, {hi}]")
+    for i, component in enumerate(cfg.fields.get("potential", [])):
+        axis = component.get("axis", "x")
+        if getattr(grid, axis) == "none":
+            raise ConfigError(f"fields.potential[{i}].axis = {axis!r}: a profile along {axis} "
+                              f"needs a real-space {axis} axis; expected grid.{axis} to be set "
+                              "(or a uniform field E)")
     if grid.y != "none":  # until the real-space-distributed layout builds (x, y) grids
         raise ConfigError(f"grid.y = {grid.y!r}: 2D real space is not implemented yet; "
                           "expected grid.y = 'none'")

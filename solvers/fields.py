@@ -558,6 +558,9 @@ def _component(key: str, values: dict, base_dir):
     """Build one validated [[fields.potential]] component (``values`` by the schema)."""
     values = dict(values)
     kind = values.pop("kind")
+    if values.pop("axis") != "x":  # until the real-space layout evaluates profiles along y
+        raise ConfigError(f"{key}.axis = 'y': potentials along y are not implemented yet; "
+                          "expected 'x'")
     if kind == "tabulated":
         return _tabulated(key, values, base_dir)
     return _CLASSES[kind](**values)

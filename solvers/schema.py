@@ -430,6 +430,8 @@ def _kind(name: str) -> Key:
                default_text="required")
 
 
+_AXIS = Key("axis", "str", "x", "the real-space axis the profile varies along (x in the "
+             "formula stands for it); y needs grid.y", choices=("x", "y"))
 _AMPLITUDE = Key("amplitude", "float", REQUIRED, "amplitude of the profile", "energy",
                  "a number (energy)")
 _OMEGA = Key("omega", "float", 0.0, "angular frequency of a cos(omega t) modulation; 0: "
@@ -441,21 +443,21 @@ POTENTIAL = Union("[[fields.potential]]", "One component V_c(x, t) of the potent
                   tag="kind", variants={
     "cosine": Table("cosine", "V = amplitude cos(q x - omega t + phase), a travelling wave "
                     "(static for omega = 0)", (
-        _kind("cosine"), _AMPLITUDE,
+        _kind("cosine"), _AXIS, _AMPLITUDE,
         Key("q", "float", REQUIRED, "wavenumber", "1/length", "a wavenumber (1 / length)"),
         Key("omega", "float", 0.0, "angular frequency of the travelling wave", "energy/hbar",
             "an angular frequency (energy / hbar)"),
         Key("phase", "float", 0.0, "phase", "rad", "a phase (rad)"),
     ), label="a 'cosine' potential"),
     "step": Table("step", "V = amplitude cos(omega t) [1 + tanh((x - x0) / width)] / 2", (
-        _kind("step"), _AMPLITUDE,
+        _kind("step"), _AXIS, _AMPLITUDE,
         Key("x0", "float", REQUIRED, "position of the step", "length", _POSITION),
         Key("width", "float", REQUIRED, "width of the step", "length", _WIDTH, above=0.0),
         _OMEGA,
     ), label="a 'step' potential"),
     "barrier": Table("barrier", "V = amplitude cos(omega t) [tanh((x - x1) / width) - "
                      "tanh((x - x2) / width)] / 2", (
-        _kind("barrier"), _AMPLITUDE,
+        _kind("barrier"), _AXIS, _AMPLITUDE,
         Key("x1", "float", REQUIRED, "left edge", "length", _POSITION),
         Key("x2", "float", REQUIRED, "right edge, > x1", "length", _POSITION),
         Key("width", "float", REQUIRED, "width of the edges", "length", _WIDTH, above=0.0),
@@ -463,7 +465,7 @@ POTENTIAL = Union("[[fields.potential]]", "One component V_c(x, t) of the potent
     ), label="a 'barrier' potential", relation=_barrier_relation),
     "harmonic": Table("harmonic", "V = -stiffness cos(omega t) (x - x0)^2 / 2: the potential "
                       "energy U = -V is a trap for stiffness > 0", (
-        _kind("harmonic"),
+        _kind("harmonic"), _AXIS,
         Key("stiffness", "float", REQUIRED, "curvature of the potential", "energy/length^2",
             "a number (energy / length^2)"),
         Key("x0", "float", REQUIRED, "centre", "length", _POSITION),
@@ -472,7 +474,7 @@ POTENTIAL = Union("[[fields.potential]]", "One component V_c(x, t) of the potent
     "tabulated": Table("tabulated", "V = cos(omega t) s(x), s the cubic spline through the "
                        "nodes (x, V), given inline or in a file; outside the nodes a natural "
                        "spline continues linearly", (
-        _kind("tabulated"),
+        _kind("tabulated"), _AXIS,
         Key("x", "list[float]", None, "node positions, strictly increasing, at least 4",
             "length", "a list of finite numbers", default_text="none"),
         Key("V", "list[float]", None, "potential at the nodes", "energy",

@@ -122,7 +122,8 @@ def test_what_needs_other_modules_is_refused_by_preflight(tmp_path):
     structure (from_dict accepts it), refused by the preflight step."""
     for raw, fragment in [
             ({"model": {"name": "qwzz"}}, "model: "),
-            ({"fields": {"potential": [{"kind": "tabulated", "file": str(tmp_path / "no.csv")}]}},
+            ({"grid": {"x": "periodic"},
+              "fields": {"potential": [{"kind": "tabulated", "file": str(tmp_path / "no.csv")}]}},
              "fields.potential[0].file = "),
             ({"model": {"name": "chain", "parameters": {"tt": 1.0}}}, "model: ")]:
         cfg = config.from_dict(raw)
@@ -165,3 +166,18 @@ def test_reference_doc_is_generated_from_the_schema():
 def test_list_keys_prints_the_reference(capsys):
     assert main(["--list-keys"]) == 0
     assert capsys.readouterr().out == schema.markdown()
+
+
+def test_a_potential_profile_needs_its_real_space_axis():
+    """A profile V_c(x) on a uniform problem (grid.x = 'none') was built and ignored by the
+    k-only rate; it is refused, as is a profile along y without grid.y."""
+    cosine = {"kind": "cosine", "amplitude": 0.1, "q": 1.0}
+    for grid, component, fragment in [
+            ({}, cosine, "fields.potential[0].axis = 'x': a profile along x needs a real-space x "
+                         "axis; expected grid.x to be set"),
+            ({"x": "periodic"}, {**cosine, "axis": "y"}, "fields.potential[0].axis = 'y'"),
+            ({"x": "periodic"}, {**cosine, "axis": "z"},
+             "fields.potential[0].axis = 'z': expected one of 'x', 'y'")]:
+        with pytest.raises(config.ConfigError, match=re.escape(fragment)):
+            config.from_dict({"grid": grid, "fields": {"potential": [component]}})
+    assert config.from_dict({"grid": {"x": "periodic"}, "fields": {"potential": [cosine]}})

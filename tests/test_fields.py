@@ -251,7 +251,7 @@ def _periodic_mismatch():
     ({"potential": [{"kind": "cosine", "amplitude": 1, "q": 1},
                     {"kind": "step", "amplitude": 1, "x0": 0, "widht": 1}]},
      "fields.potential[1].widht = 1: unknown key (did you mean 'width'?); expected one of the "
-     "keys kind, amplitude, x0, width, omega"),
+     "keys kind, axis, amplitude, x0, width, omega"),
     ({"potential": [{"kind": "stepp"}]},
      "fields.potential[0].kind = 'stepp': expected one of 'cosine'"),
     ({"potential": [{"amplitude": 1}]}, "fields.potential[0].kind: missing"),
