@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ctypes
 
-#: grid axes a rate function walks (unused axes: n = 1, ghost = 0)
+#: grid axes a rate function walks (unused axes: n = 1, ghost = 0); the loop nest and line
+#: buffers of the C templates in moyal.codegen (C_RATE) are written for this many
 MAX_AXES = 3
 #: grid layouts (axis names, x first) and band-mode orders the C kernel covers
 LAYOUTS = (("kx",), ("kx", "ky"), ("x", "kx"), ("x", "kx", "ky"))
