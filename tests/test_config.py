@@ -155,7 +155,8 @@ def test_every_dataclass_field_is_a_schema_key_with_a_meaning():
 def test_reference_doc_is_generated_from_the_schema():
     """docs/config.md is the output of `python -m solvers.schema --markdown`: regenerate it
     after changing a key."""
-    assert Path("docs/config.md").read_text(encoding="utf-8") == schema.markdown()
+    assert Path("docs/config.md").read_text(encoding="utf-8") == schema.markdown(), \
+        "docs/config.md is stale: python -m solvers.schema --markdown > docs/config.md"
     text = schema.markdown()
     for name, table in schema.TABLES.items():
         assert f"[{name}]" in text
