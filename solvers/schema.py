@@ -198,9 +198,6 @@ class Table:
     label: str = ""
     relation: Callable[[str, dict], None] | None = None
 
-    def key(self, name: str) -> Key:
-        return next(k for k in self.keys if k.name == name)
-
     def validate(self, prefix: str, table) -> dict:
         """Every key of ``table`` checked, absent ones set to their defaults.
 
