@@ -14,19 +14,22 @@ this project's sign conventions; depending on k and band) and the potential deri
 V_d... (depending on x, t). This module maps those records onto arrays, so a new generated
 term needs no new solver code; no kernel name is read.
 
-Discretisation on the grid (x, kx[, ky]) or (kx[, ky]):
+Discretisation on the grid (x[, y], kx[, ky]) or (kx[, ky]), any layout (the operator sees
+a ghosted block with ghosts in every axis, :mod:`solvers.layout`):
 
 * "plain" terms (c f) along a grid axis are advection: MUSCL + upwind/LLF, with c evaluated
-  exactly at the faces (V at x faces; k-only band tables are stored per k, never per (x, k));
+  exactly at the faces (V at x or y faces; k-only band tables are stored per k, never per
+  (x, k));
 * inner/outer derivative terms are dispersive or mixed: conservative central face forms
-  (four-cell face weights on nonuniform cells), second order;
-* directions without a grid axis (y always, x in uniform problems) carry no divergence
-  because nothing depends on them, but their fluxes are the currents j_y (and j_x).
+  (four-cell face weights on nonuniform cells; a derivative across the face direction is
+  taken at the cells first, centred), second order;
+* directions without a grid axis (y without grid.y, x in uniform problems) carry no
+  divergence because nothing depends on them, but their fluxes are the currents j_y (j_x).
 
 Two backends compute the rate: ``numpy`` (this module with :mod:`solvers.fluxes`, the
 reference) and ``c``, a fused kernel generated from the same terms (``moyal/_generated/
-band_mode.c``, loaded by :mod:`solvers.ckernels`) for orders 0 to 2; the position fluxes
-and the CFL step always use numpy.
+band_mode.c``, loaded by :mod:`solvers.ckernels`) for orders 0 to 2 on at most three axes;
+the position fluxes and the CFL step always use numpy.
 
 Units: hbar = e = 1; k in 1/length, energies in the energy unit, t in hbar/energy.
 """
@@ -118,10 +121,12 @@ class BandModeOperator:
             for n in range(4):
                 self.face_weights[i, n] = fluxes.face_weights(c, w, n)
             self.centred[i] = fluxes.centred_weights(c)
-        if self.has_x:
-            c, w = self.cells[0]
-            self.x_centres = c
-            self.x_faces = np.append(c[g:-g] - 0.5 * w[g:-g], c[-g - 1] + 0.5 * w[-g - 1])
+        # real-space samples per real-space axis: ghosted centres and owned faces (length)
+        self.x_centres, self.x_faces = {}, {}
+        for i in grid.x_axes:
+            c, w = self.cells[i]
+            self.x_centres[i] = c
+            self.x_faces[i] = np.append(c[g:-g] - 0.5 * w[g:-g], c[-g - 1] + 0.5 * w[-g - 1])
         self._check_supported()
         self.v_names = [a.name for a in potentials]
         self.fused = None
@@ -152,27 +157,49 @@ class BandModeOperator:
                 raise NotImplementedError(f"{kern.name}: a k-flux depending on band quantities")
 
     # ----------------------------------------------------------------------------- coefficients
-    def _shape_x(self, values, n_x):
-        """Potential derivative (or scalar) -> broadcastable ``(1, n_x, 1, ...)``."""
+    def _points(self, faces=None, ghosted=()):
+        """Sample positions along each real-space axis (a tuple, empty without real space):
+        the owned faces along array axis ``faces``, the ghosted centres along the axes in
+        ``ghosted``, the owned centres along the others."""
+        g = self.g
+        return tuple(self.x_faces[i] if i == faces else
+                     self.x_centres[i] if i in ghosted else self.x_centres[i][g:-g]
+                     for i in self.grid.x_axes)
+
+    @staticmethod
+    def _positions(points) -> dict:
+        """``x`` (and ``y``) arguments of the :class:`solvers.fields.Potential` methods: the
+        positions of one axis, or of two broadcasting to their (x, y) mesh."""
+        if len(points) == 1:
+            return {"x": points[0]}
+        return {"x": points[0][:, None], "y": points[1][None, :]}
+
+    def _shape_x(self, values, points):
+        """Potential derivative (or scalar) on ``points`` -> broadcastable
+        ``(1, *mesh, 1, ...)``."""
         values = np.asarray(values, dtype=float)
         if values.ndim == 0:
             return values
-        return values.reshape((1, n_x) + (1,) * self.kdim)
+        mesh = tuple(p.size for p in points)
+        return np.broadcast_to(values, mesh).reshape((1,) + mesh + (1,) * self.kdim)
 
-    def _potential(self, x, t):
-        """Potential derivatives at x positions (None: uniform problem) as broadcastables."""
-        if x is None:
+    def _potential(self, points, t):
+        """Potential derivatives on ``points`` (:meth:`_points`; empty: uniform problem) as
+        broadcastables."""
+        if not points:
             values = self.potential.derivatives(np.zeros(1), t, self.v_names)
             return {k: np.asarray(v, dtype=float).reshape(-1)[0] for k, v in values.items()}
-        values = self.potential.derivatives(x, t, self.v_names)
-        return {k: self._shape_x(v, x.size) for k, v in values.items()}
+        values = self.potential.derivatives(t=t, names=self.v_names, **self._positions(points))
+        return {k: self._shape_x(v, points) for k, v in values.items()}
 
     def _tables(self, k_region):
-        """Band tables on a k region, shaped ``(bands, [1,] *k)``."""
+        """Band tables on a k region, shaped ``(bands, [1, [1,]] *k)`` (one 1 per real-space
+        axis)."""
         out = {}
+        spread = (1,) * len(self.grid.x_axes)
         for name, table in self.tables.items():
             block = table[(slice(None),) + k_region]
-            out[name] = block[:, None] if self.has_x else block
+            out[name] = block.reshape(block.shape[:1] + spread + block.shape[1:])
         return out
 
     def _coefficient(self, kern, tables, potential):
@@ -195,14 +222,14 @@ class BandModeOperator:
         g, grid = self.g, self.grid
         out[...] = 0.0
         owned_k = self._tables(self.k_region())
-        centres_potential = self._potential(self.x_centres[g:-g] if self.has_x else None, t)
+        centres_potential = self._potential(self._points(), t)
         for axis, spec in enumerate(grid.axes):
             central = None
             # advection: velocities of the plain terms, exactly at the faces of this axis
             if spec.is_momentum:
                 tables, potential = owned_k, centres_potential
             else:
-                tables, potential = owned_k, self._potential(self.x_faces, t)
+                tables, potential = owned_k, self._potential(self._points(faces=axis), t)
             velocity = 0.0
             for kern in self.kernels:
                 if kern.direction != spec.name:
@@ -226,7 +253,7 @@ class BandModeOperator:
         """The rate from the compiled kernel; the potential is sampled here, as in numpy."""
         names = self.fused.kernel.potentials
         if self.has_x:
-            x_sets = (self.x_faces, self.x_centres[self.g:-self.g], self.x_centres)
+            x_sets = (self._points(faces=0)[0], self._points()[0], self._points(ghosted=(0,))[0])
         else:
             x_sets = (np.zeros(1),) * 3
         samples = []
@@ -254,23 +281,16 @@ class BandModeOperator:
         if not set(kern.derivative) <= present:
             return None  # d/dy of a y-independent f (or d/dx without an x axis) is zero
         if kern.inner:
-            if set(kern.inner) != {self.grid.axes[axis].name}:
-                coefficient = self._coefficient(kern, tables, potential)
-                if np.any(coefficient != 0):
-                    raise NotImplementedError(f"{kern.name}: mixed inner derivative")
-                return None
             coefficient = self._coefficient(kern, tables, potential)
             if not np.any(coefficient):
                 return None
-            d = fluxes.face_values(self._strip(f, axis), self.face_weights[axis, len(kern.inner)],
-                                   axis + 1)
-            return coefficient * d
+            return coefficient * self._inner_at_faces(f, axis, kern.inner)
         # outer: J^a += d_b (c f), one derivative direction b
         b = self.axis_of[kern.outer[0]]
         if b == axis:
-            x = self.x_centres if self.grid.axes[axis].name == "x" else None
-            pot = self._potential(x, t) if x is not None else potential
-            tabs = tables if x is not None else self._tables(self.k_region((axis,)))
+            real = axis in self.grid.x_axes
+            pot = self._potential(self._points(ghosted=(axis,)), t) if real else potential
+            tabs = tables if real else self._tables(self.k_region((axis,)))
             coefficient = self._coefficient(kern, tabs, pot)
             if not np.any(coefficient):
                 return None
@@ -278,9 +298,7 @@ class BandModeOperator:
             return fluxes.face_values(product, self.face_weights[axis, 1], axis + 1)
         # transverse: centred derivative along b at the cells, then interpolate to a-faces
         ghost_axes = {axis, b}
-        x = self.x_centres if (self.has_x and 0 in ghost_axes) else \
-            (self.x_centres[self.g:-self.g] if self.has_x else None)
-        pot = self._potential(x, t)
+        pot = self._potential(self._points(ghosted=ghost_axes), t)
         k_ghosted = tuple(i for i in self.grid.k_axes if i in ghost_axes)
         tabs = self._tables(self.k_region(k_ghosted))
         coefficient = self._coefficient(kern, tabs, pot)
@@ -301,10 +319,9 @@ class BandModeOperator:
         direction on an x grid adds the central terms evaluated at cell centres (face values
         averaged). Shape (bands, *owned).
         """
-        g = self.g
         owned = (slice(None),) + self.owned
         tables = self._tables(self.k_region())
-        potential = self._potential(self.x_centres[g:-g] if self.has_x else None, t)
+        potential = self._potential(self._points(), t)
         result = {}
         for r in ("x", "y")[: self.kdim]:
             total = np.zeros(self.grid.owned_shape)
@@ -320,22 +337,43 @@ class BandModeOperator:
             result[r] = total
         return result
 
+    def _inner_at_faces(self, f, axis, inner):
+        """``d^inner f`` at the owned faces of grid ``axis`` from the ghosted block ``f``.
+
+        Derivatives along ``axis`` itself are taken by the four-cell face weights; each other
+        direction b of ``inner`` (at most two derivatives along it) first, at the cells, on
+        the block ghosted along ``axis`` and b: a first derivative by the centred three-cell
+        weights, a second one as the difference of face derivatives over the cell width (the
+        conservative form). Second order on smooth nonuniform cells in every case.
+        """
+        g = self.g
+        others = {d: inner.count(d) for d in inner if d != self.grid.axes[axis].name}
+        if len(others) > 1 or any(n > 2 for n in others.values()):
+            raise NotImplementedError(f"inner derivative {''.join(inner)} at faces of "
+                                      f"{self.grid.axes[axis].name}")
+        ghosted = {axis} | {self.axis_of[d] for d in others}
+        block = f[(slice(None),) + tuple(slice(None) if i in ghosted else slice(g, -g)
+                                         for i in range(self.grid.dim))]
+        for d, n in others.items():
+            b = self.axis_of[d]
+            if n == 1:
+                block = fluxes.centred_derivative(block, self.centred[b], b + 1)
+            else:
+                faces = fluxes.face_values(block, self.face_weights[b, 1], b + 1)
+                block = -fluxes.flux_divergence(faces, self.cells[b][1][g:-g], b + 1)
+        along = len(inner) - sum(others.values())
+        return fluxes.face_values(block, self.face_weights[axis, along], axis + 1)
+
     def _centre_term(self, kern, f, t, tables, potential):
         """An inner/outer term of a position flux at the owned cell centres."""
-        g = self.g
         if kern.inner:
-            axis = self.axis_of[kern.inner[0]]
-            if set(kern.inner) != {self.grid.axes[axis].name}:
-                raise NotImplementedError(f"{kern.name}: mixed inner derivative")
-            faces = fluxes.face_values(self._strip(f, axis),
-                                       self.face_weights[axis, len(kern.inner)], axis + 1)
+            axis = self.axis_of[kern.direction]
+            faces = self._inner_at_faces(f, axis, kern.inner)
             moved = np.moveaxis(faces, axis + 1, 0)
             centre = np.moveaxis(0.5 * (moved[1:] + moved[:-1]), 0, axis + 1)
             return self._coefficient(kern, tables, potential) * centre
         b = self.axis_of[kern.outer[0]]
-        x = self.x_centres if b == 0 and self.has_x else \
-            (self.x_centres[g:-g] if self.has_x else None)
-        pot = self._potential(x, t)
+        pot = self._potential(self._points(ghosted=(b,)), t)
         tabs = self._tables(self.k_region((b,) if b in self.grid.k_axes else ()))
         product = self._coefficient(kern, tabs, pot) * self._strip(f, b)
         return fluxes.centred_derivative(product, self.centred[b], b + 1)
@@ -350,14 +388,10 @@ class BandModeOperator:
         (:meth:`solvers.fields.Potential.derivative_ranges`) in midpoint-radius arithmetic
         (:class:`Enclosure`), so a time-dependent field is bounded at its peak, not sampled.
         """
-        g = self.g
         tables = self._tables(self.k_region())
         rate = 0.0
         for axis, spec in enumerate(self.grid.axes):
-            x = None
-            if self.has_x:
-                x = self.x_centres[g:-g] if spec.is_momentum else self.x_faces
-            ranges = self._potential_ranges(x)
+            ranges = self._potential_ranges(self._points(faces=axis))
             wmin = float(np.min(self.cells[axis][1]))
             for kern in self.kernels:
                 if kern.direction != spec.name:
@@ -368,16 +402,17 @@ class BandModeOperator:
         rate = self.grid.comm.tompi4py().allreduce(rate, op=MPI.MAX)
         return cfl / rate if rate > 0 else np.inf
 
-    def _potential_ranges(self, x):
-        """:class:`Enclosure` of each potential derivative over all times, at x positions
-        (None: uniform problem), shaped as :meth:`_potential`."""
-        if x is None:
+    def _potential_ranges(self, points):
+        """:class:`Enclosure` of each potential derivative over all times on ``points``
+        (:meth:`_points`; empty: uniform problem), shaped as :meth:`_potential`."""
+        if not points:
             ranges = self.potential.derivative_ranges(np.zeros(1), self.v_names)
             return {k: Enclosure(np.asarray(m, dtype=float).reshape(-1)[0],
                                  np.asarray(r, dtype=float).reshape(-1)[0])
                     for k, (m, r) in ranges.items()}
-        ranges = self.potential.derivative_ranges(x, self.v_names)
-        return {k: Enclosure(self._shape_x(m, x.size), self._shape_x(r, x.size))
+        ranges = self.potential.derivative_ranges(names=self.v_names,
+                                                  **self._positions(points))
+        return {k: Enclosure(self._shape_x(m, points), self._shape_x(r, points))
                 for k, (m, r) in ranges.items()}
 
 

@@ -123,9 +123,6 @@ def _check_consistency(cfg: Config):
             raise ConfigError(f"fields.potential[{i}].axis = {axis!r}: a profile along {axis} "
                               f"needs a real-space {axis} axis; expected grid.{axis} to be set "
                               "(or a uniform field E)")
-    if grid.y != "none":  # until the real-space-distributed layout builds (x, y) grids
-        raise ConfigError(f"grid.y = {grid.y!r}: 2D real space is not implemented yet; "
-                          "expected grid.y = 'none'")
     if cfg.mode.kind == "matrix" and cfg.collisions.kind in ("conserving", "field_renormalised"):
         raise ConfigError(f"collisions.kind = {cfg.collisions.kind!r}: expected 'none' or "
                           "'fixed' in matrix mode (F_eq = f0(H0), optional tau_inter)")

@@ -1,14 +1,15 @@
 """Electrostatic potential V(x, t) and uniform fields, with the derivatives the kernels take.
 
 Conventions (physics spec, section 1): E = -grad V, potential energy U = -V (e = 1),
-dk/dt = -E. Real space is at most 1D (x), but a uniform field may have x and y components
-because k space may be 2D. The total potential is
+dk/dt = -E. Real space is x or (x, y); a uniform field has x and y components (k space may
+be 2D without a y axis). The total potential is
 
-    V(x, y, t) = -E(t) . (x, y) + sum_c V_c(x, t),
+    V(x, y, t) = -E(t) . (x, y) + sum_c V_c(x or y, t),
 
-a uniform field ``E(t)`` (:class:`UniformField`) plus profile components ``V_c`` depending on
-x only (:class:`CosinePotential`, :class:`StepPotential`, :class:`BarrierPotential`,
-:class:`HarmonicPotential`, :class:`TabulatedPotential`). :meth:`Potential.derivatives`
+a uniform field ``E(t)`` (:class:`UniformField`) plus profile components ``V_c`` each varying
+along one real-space axis, x or y (:class:`CosinePotential`, :class:`StepPotential`,
+:class:`BarrierPotential`, :class:`HarmonicPotential`, :class:`TabulatedPotential`, written
+in x; :attr:`Potential.along` says which axis). :meth:`Potential.derivatives`
 evaluates the derivatives named like the generated kernel arguments (:data:`DERIVATIVE_NAMES`);
 ``"V"`` is the profile part only, since -E.r is unbounded.
 
@@ -33,8 +34,10 @@ from solvers.errors import ConfigError
 DERIVATIVE_NAMES = ("V", "V_dx", "V_dxx", "V_dxxx", "V_dtx",
                     "V_dy", "V_dyy", "V_dxy", "V_dty", "V_dxxy", "V_dxyy", "V_dyyy")
 
-# pure x derivatives of the profile part, by name -> order
-_X_ORDERS = {"V": 0, "V_dx": 1, "V_dxx": 2, "V_dxxx": 3}
+# pure derivatives of a profile along x (along y), by name -> order, and its d_t d_x (d_t d_y)
+_ORDERS = {"x": {"V": 0, "V_dx": 1, "V_dxx": 2, "V_dxxx": 3},
+           "y": {"V": 0, "V_dy": 1, "V_dyy": 2, "V_dyyy": 3}}
+_TIME = {"x": "V_dtx", "y": "V_dty"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -354,7 +357,7 @@ class TabulatedPotential(_ModulatedProfile):
 
 @dataclass(frozen=True)
 class Potential:
-    """V(x, y, t) = -E(t).(x, y) + sum of profile components V_c(x, t).
+    """V(x, y, t) = -E(t).(x, y) + sum of profile components V_c(x, t) or V_c(y, t).
 
     Parameters
     ----------
@@ -362,14 +365,32 @@ class Potential:
     components : tuple
         Profile components (objects with ``x_derivative(x, t, order)``,
         ``tx_derivative(x, t)``, ``is_static``, and ``x_derivative_bound(x, order)``,
-        ``tx_derivative_bound(x)`` bounding those over all t).
+        ``tx_derivative_bound(x)`` bounding those over all t; "x" stands for the axis the
+        profile varies along).
+    along : tuple of str
+        Per component, the real-space axis it varies along, ``"x"`` or ``"y"``; empty:
+        all along x.
     """
 
     uniform: UniformField = field(default_factory=UniformField)
     components: tuple = ()
+    along: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "components", tuple(self.components))
+        along = tuple(self.along) or ("x",) * len(self.components)
+        if len(along) != len(self.components) or not set(along) <= {"x", "y"}:
+            raise ValueError(f"Potential.along = {self.along!r}: expected 'x' or 'y' per "
+                             "component")
+        object.__setattr__(self, "along", along)
+
+    def _profiles(self, x, y):
+        """(component, its positions, derivative orders by name, its d_t name) each."""
+        for component, axis in zip(self.components, self.along):
+            if axis == "y" and y is None:
+                raise ValueError("a profile along y needs y positions")
+            positions = np.asarray(x if axis == "x" else y, dtype=float)
+            yield component, positions, _ORDERS[axis], _TIME[axis]
 
     @property
     def is_static(self) -> bool:
@@ -381,14 +402,17 @@ class Potential:
         """True if there is no profile component: V is linear in (x, y)."""
         return not self.components
 
-    def derivatives(self, x, t, names=DERIVATIVE_NAMES):
-        """Derivatives of V at positions x and time t.
+    def derivatives(self, x, t, names=DERIVATIVE_NAMES, y=None):
+        """Derivatives of V at positions x (and y) and time t.
 
         Parameters
         ----------
         x : ndarray
             Positions (length), any shape (cell centres or faces, possibly shaped to
             broadcast against a phase-space block).
+        y : ndarray, optional
+            y positions broadcasting against x (e.g. x of shape (n, 1), y of shape (1, m)
+            give the (x, y) mesh); needed when a component varies along y.
         t : float
             Time (hbar / energy).
         names : iterable of str
@@ -411,7 +435,6 @@ class Potential:
         if unknown:
             raise ValueError(f"unknown potential derivatives {unknown}; "
                              f"known: {', '.join(DERIVATIVE_NAMES)}")
-        x = np.asarray(x, dtype=float)
         field_now = self.uniform.E(t)
         rate_now = self.uniform.dE_dt(t)
         uniform_part = {"V_dx": -float(field_now[0]), "V_dy": -float(field_now[1]),
@@ -419,26 +442,27 @@ class Potential:
         result = {}
         for name in names:
             value = uniform_part.get(name, 0.0)
-            for component in self.components:
-                if name in _X_ORDERS:
-                    value = value + component.x_derivative(x, t, _X_ORDERS[name])
-                elif name == "V_dtx":
-                    value = value + component.tx_derivative(x, t)
+            for component, at, orders, time_name in self._profiles(x, y):
+                if name in orders:
+                    value = value + component.x_derivative(at, t, orders[name])
+                elif name == time_name:
+                    value = value + component.tx_derivative(at, t)
             result[name] = value
         return result
 
-    def force_bound(self, x) -> np.ndarray:
-        """Upper bound of |d_x V| and |d_y V| at positions x over all times, shape (2,).
+    def force_bound(self, x, y=None) -> np.ndarray:
+        """Upper bound of |d_x V| and |d_y V| at positions x (and y) over all times, shape (2,).
 
         These are the k-space velocities |dk/dt| = |E|, for the CFL condition; the profile
-        part is bounded by max_x |d_x V_c| over the given x (energy / length).
+        part is bounded by max |d_x V_c| over the given x (of a profile along y, over y)
+        (energy / length).
         """
         bound = self.uniform.bound()
-        bound[0] += sum(float(np.max(component.x_derivative_bound(x, 1)))
-                        for component in self.components)
+        for component, at, orders, _ in self._profiles(x, y):
+            bound[int("V_dy" in orders)] += float(np.max(component.x_derivative_bound(at, 1)))
         return bound
 
-    def derivative_ranges(self, x, names=DERIVATIVE_NAMES):
+    def derivative_ranges(self, x, names=DERIVATIVE_NAMES, y=None):
         """Every value each derivative takes at positions x over all times t, enclosed.
 
         The time dependence is bounded analytically, never sampled: the uniform field by
@@ -452,6 +476,8 @@ class Potential:
             Positions (length), any shape.
         names : iterable of str
             Subset of :data:`DERIVATIVE_NAMES`.
+        y : ndarray, optional
+            y positions broadcasting against x, as in :meth:`derivatives`.
 
         Returns
         -------
@@ -464,7 +490,6 @@ class Potential:
         if unknown:
             raise ValueError(f"unknown potential derivatives {unknown}; "
                              f"known: {', '.join(DERIVATIVE_NAMES)}")
-        x = np.asarray(x, dtype=float)
         field_mid, field_radius, rate_radius = self.uniform.ranges()
         uniform_part = {"V_dx": (-field_mid[0], field_radius[0]),
                         "V_dy": (-field_mid[1], field_radius[1]),
@@ -472,15 +497,14 @@ class Potential:
         result = {}
         for name in names:
             mid, radius = uniform_part.get(name, (0.0, 0.0))
-            for component in self.components:
-                if name in _X_ORDERS:
-                    order = _X_ORDERS[name]
+            for component, at, orders, time_name in self._profiles(x, y):
+                if name in orders:
                     if component.is_static:
-                        mid = mid + component.x_derivative(x, 0.0, order)
+                        mid = mid + component.x_derivative(at, 0.0, orders[name])
                     else:
-                        radius = radius + component.x_derivative_bound(x, order)
-                elif name == "V_dtx" and not component.is_static:
-                    radius = radius + component.tx_derivative_bound(x)
+                        radius = radius + component.x_derivative_bound(at, orders[name])
+                elif name == time_name and not component.is_static:
+                    radius = radius + component.tx_derivative_bound(at)
             result[name] = (mid, radius)
         return result
 
@@ -558,9 +582,7 @@ def _component(key: str, values: dict, base_dir):
     """Build one validated [[fields.potential]] component (``values`` by the schema)."""
     values = dict(values)
     kind = values.pop("kind")
-    if values.pop("axis") != "x":  # until the real-space layout evaluates profiles along y
-        raise ConfigError(f"{key}.axis = 'y': potentials along y are not implemented yet; "
-                          "expected 'x'")
+    values.pop("axis")  # the Potential holds the axis of each component
     if kind == "tabulated":
         return _tabulated(key, values, base_dir)
     return _CLASSES[kind](**values)
@@ -591,6 +613,7 @@ def potential_from_config(fields_table: dict, base_dir=None) -> Potential:
     values = schema.FIELDS.validate("fields", fields_table)
     components = tuple(_component(f"fields.potential[{i}]", table, base_dir)
                        for i, table in enumerate(values["potential"]))
+    along = tuple(table["axis"] for table in values["potential"])
     uniform = UniformField(values["E"], values["E_ac"], values["omega"], values["phase"],
                            values["ramp_time"])
-    return Potential(uniform, components)
+    return Potential(uniform, components, along)

@@ -47,7 +47,7 @@ def scaled_fields(table: dict, scale: float) -> dict:
 
 
 def build_axes(cfg: cfgmod.Config, model, band_energy=None) -> list[Axis]:
-    """Phase-space axes: [x] (if any) then one per k direction, refined as configured.
+    """Phase-space axes: [x[, y]] (if any) then one per k direction, refined as configured.
 
     ``band_energy(k) -> (bands, n)`` samples the bands on a 1D k line, for refinement near
     ``grid.k_refine_energies``.
@@ -56,14 +56,23 @@ def build_axes(cfg: cfgmod.Config, model, band_energy=None) -> list[Axis]:
 
     grid = cfg.grid
     axes = []
-    if grid.x != "none":
-        if grid.x_refine:
-            edges = stretched_edges(grid.x_min, grid.x_max, grid.nx, focus=grid.x_refine,
-                                    width=grid.x_refine_width, ratio=grid.x_refine_ratio,
-                                    periodic=grid.x == "periodic")
+    for name in ("x", "y"):
+        boundary = getattr(grid, name)
+        if boundary == "none":
+            continue
+        lo, hi, n = getattr(grid, f"{name}_min"), getattr(grid, f"{name}_max"), \
+            getattr(grid, f"n{name}")
+        if getattr(grid, f"{name}_refine"):
+            edges = stretched_edges(lo, hi, n, focus=getattr(grid, f"{name}_refine"),
+                                    width=getattr(grid, f"{name}_refine_width"),
+                                    ratio=getattr(grid, f"{name}_refine_ratio"),
+                                    periodic=boundary == "periodic")
         else:
-            edges = np.linspace(grid.x_min, grid.x_max, grid.nx + 1)
-        axes.append(Axis("x", edges, grid.x))
+            edges = np.linspace(lo, hi, n + 1)
+        axes.append(Axis(name, edges, boundary))
+    if grid.y != "none" and model.dimension != 2:
+        raise cfgmod.ConfigError(f"grid.y = {grid.y!r}: a y axis needs a model with 2 k "
+                                 f"directions, model {model.name!r} has {model.dimension}")
     if len(grid.nk) != model.dimension:
         raise cfgmod.ConfigError(
             f"grid.nk = {list(grid.nk)!r}: model {model.name!r} has {model.dimension} k "
@@ -268,19 +277,34 @@ class _Problem:
         return self.grid.ghosted(u)
 
     def x_profile(self):
-        """The initial packet's Gaussian in x on the owned cells, shaped (1, nx, 1[, 1]).
+        """The initial packet's Gaussian in x (times one in y with ``initial.y_width``, else
+        uniform in y) on the owned cells, shaped (1, nx, [ny,] 1[, 1]).
 
         Raises ConfigError without an x axis."""
         ini = self.cfg.initial
         if not self.grid.has_x:
             raise cfgmod.ConfigError("initial.kind = 'packet': expected grid.x to be set "
                                      "(a packet needs a real-space axis)")
-        x = self.grid.owned_cells(0)[0]
-        axis = self.grid.axes[0]
-        images = (-1, 0, 1) if axis.periodic else (0,)
-        profile = sum(np.exp(-0.5 * ((x + n * axis.period - ini.x_center) / ini.x_width) ** 2)
-                      for n in images)
-        return profile.reshape((1, -1) + (1,) * len(self.grid.k_axes))
+        gaussians = {"x": (ini.x_center, ini.x_width), "y": (ini.y_center, ini.y_width)}
+        profile = np.ones(())
+        for i in self.grid.x_axes:
+            axis, (centre, width) = self.grid.axes[i], gaussians[self.grid.axes[i].name]
+            x = self.grid.owned_cells(i)[0]
+            images = (-1, 0, 1) if axis.periodic else (0,)
+            factor = np.ones(x.size) if width is None else sum(
+                np.exp(-0.5 * ((x + n * axis.period - centre) / width) ** 2) for n in images)
+            profile = np.multiply.outer(profile, factor)
+        return profile.reshape((1,) + profile.shape + (1,) * len(self.grid.k_axes))
+
+    def over_x(self, a):
+        """A k-resolved block ``(dof, *k)`` -> ``(dof, 1 per real-space axis, *k)``,
+        broadcastable against the owned block."""
+        return a.reshape(a.shape[:1] + (1,) * len(self.grid.x_axes) + a.shape[1:])
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """Shape of the x-resolved observables: the real-space cells, (1,) without."""
+        return tuple(self.grid.sizes[i] for i in self.grid.x_axes) or (1,)
 
     def k_window(self):
         """The band_window Gaussian in k on the owned k cells, shape (*k)."""
@@ -295,16 +319,16 @@ class _Problem:
 
     def tasks(self) -> dict:
         """Output tasks: name -> (kind, shape, units)."""
-        nx = self.grid.sizes[0] if self.grid.has_x else 1
+        nx = self.x_shape
         ndir = len(self.grid.k_axes)
         length = self.cfg.units.length
         area = f"1/{length}^{ndir}"  # int d^dk k/(2 pi)^dk: per length^dk of the crystal
         return {
             "f": ("phase_space", (self.grid.dof,) + self.grid.sizes, self.f_units),
-            "density": ("global", (nx,), f"particles {area}, int dk/(2 pi)^dk sum_n f_n"),
-            "band_energy": ("global", (nx,), f"{self.cfg.units.energy} {area}, "
+            "density": ("global", nx, f"particles {area}, int dk/(2 pi)^dk sum_n f_n"),
+            "band_energy": ("global", nx, f"{self.cfg.units.energy} {area}, "
                             "sum_n int eps_n f_n"),
-            "current": ("global", (ndir, nx), "electric current density j_r (r = x[, y]), "
+            "current": ("global", (ndir, *nx), "electric current density j_r (r = x[, y]), "
                         f"e {self.cfg.units.energy} {length}^{1 - ndir} / hbar "
                         "(e = hbar = 1; electron charge -e)"),
             **self.extra_tasks(nx),
@@ -336,8 +360,11 @@ class _Problem:
         if kind in ("fixed", "field_renormalised"):
             sinks.append(f"collisions.kind = {kind!r} relaxes to a fixed mu and does not "
                          "conserve it")
-        if self.grid.has_x and self.cfg.grid.x != "periodic":
-            sinks.append(f"grid.x = {self.cfg.grid.x!r}: particles reaching the x ends leave")
+        for i in self.grid.x_axes:
+            name = self.grid.axes[i].name
+            if not self.grid.axes[i].periodic:
+                sinks.append(f"grid.{name} = {getattr(self.cfg.grid, name)!r}: particles "
+                             f"reaching the {name} ends leave")
         if not self.model.domain.periodic:
             sinks.append(f"grid.k_boundary = {self.cfg.grid.k_boundary!r}: particles reaching "
                          "the ends of the continuum k domain leave")
@@ -438,7 +465,7 @@ class BandProblem(_Problem):
         return relaxation_from_config(
             c.kind, c.tau, mu=c.mu, temperature=c.temperature, energy=self.energy,
             k_weights=self.reduction, band_normalised_metric=gq,
-            x_axes=int(self.grid.has_x))
+            x_axes=len(self.grid.x_axes))
 
     def explicit_rate(self, t, u, out, include_relaxation: bool):
         """``out = -div J (+ R[f])`` for the TS right-hand side."""
@@ -459,10 +486,9 @@ class BandProblem(_Problem):
                                          f"evolved bands {self.bands}")
             f[...] = 0.0
             window = self.k_window()
-            f[self.bands.index(ini.band)] = window[None] if self.grid.has_x else window
+            f[self.bands.index(ini.band)] = self.over_x(window[None])[0]
             return
-        eps = self.energy[:, None] if self.grid.has_x else self.energy
-        f[...] = fermi_dirac(eps, ini.mu, ini.temperature)
+        f[...] = fermi_dirac(self.over_x(self.energy), ini.mu, ini.temperature)
         if ini.kind == "packet":
             f *= self.x_profile()
 
@@ -481,14 +507,16 @@ class BandProblem(_Problem):
 
         ``density`` n(x) = sum_n int dk/(2 pi)^dk f_n; ``band_energy`` = sum_n int eps_n f_n;
         ``current`` j_r(x) = -sum_n int J^r_n (electron charge -e) for r = x[, y], shape
-        (directions, nx) (nx = 1 for uniform problems).
+        (directions, nx[, ny]) (nx = 1 for uniform problems); n and eps f shaped (nx[, ny]).
         """
         f = self.grid.view(u, readonly=True)
-        eps = self.energy[:, None] if self.grid.has_x else self.energy
         fluxes = self.operator.position_fluxes(self.ghosted(u), t)
-        return {"density": self.reduction.reduce(f),
-                "band_energy": self.reduction.reduce(eps * f),
-                "current": np.array([-self.reduction.reduce(fluxes[r]) for r in fluxes])}
+
+        def reduce(a):
+            return self.reduction.reduce(a).reshape(self.x_shape)
+
+        return {"density": reduce(f), "band_energy": reduce(self.over_x(self.energy) * f),
+                "current": np.array([-reduce(fluxes[r]) for r in fluxes])}
 
     def stable_dt(self, include_relaxation: bool) -> float:
         """CFL step for every field the run can see (bounded at its peak, not sampled), and
@@ -654,7 +682,7 @@ class MatrixProblem(_Problem):
         return lines
 
     def extra_tasks(self, nx) -> dict:
-        return {"band_population": ("global", (self.model.n_bands, nx),
+        return {"band_population": ("global", (self.model.n_bands, *nx),
                                     "occupation of each band of H0(k), int dk/(2 pi)^dk "
                                     "<n|F|n>, per unit length or cell")}
 

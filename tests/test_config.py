@@ -81,7 +81,7 @@ def test_overrides_are_typed(tmp_path):
 
 def test_y_axis_keys_default_to_no_y_axis_and_are_checked():
     """grid.y and its keys exist for the 2D real-space layout; the default keeps a 1D x axis
-    (or none), and a y axis is refused until the layout builds it."""
+    (or none)."""
     grid = config.from_dict({}).grid
     assert (grid.y, grid.ny, grid.y_min, grid.y_max) == ("none", 128, 0.0, 40.0)
     refusals = [({"y": "periodic"}, "grid.y = 'periodic': a y axis needs an x axis"),
@@ -89,8 +89,7 @@ def test_y_axis_keys_default_to_no_y_axis_and_are_checked():
                  "grid.y_max = 1.0: expected a value above grid.y_min = 2.0"),
                 ({"x": "periodic", "y": "periodic", "y_refine": [50.0]},
                  "grid.y_refine[0] = 50.0"),
-                ({"ny": 4}, "grid.ny = 4: expected an integer >= 8"),
-                ({"x": "periodic", "y": "periodic"}, "not implemented yet")]
+                ({"ny": 4}, "grid.ny = 4: expected an integer >= 8")]
     for grid_table, fragment in refusals:
         with pytest.raises(config.ConfigError, match=re.escape(fragment)):
             config.from_dict({"grid": grid_table})

@@ -15,8 +15,10 @@ separate Fortran-ordered array, copied from the DMDA's local Vec at each exchang
 from __future__ import annotations
 
 import numpy as np
+from mpi4py import MPI
 from petsc4py import PETSc
 
+from solvers.collisions import KSum
 from solvers.layout.base import LayoutBase
 
 
@@ -86,12 +88,43 @@ class RealSpaceLayout(LayoutBase):
         self.fill_boundary_ghosts(self._block)
         return self._block
 
-    def k_sum(self):
+    def k_sum(self) -> KSum:
         """:class:`solvers.collisions.KSum` over the k cells, which are all local: the
-        sums at the owned x cells need no communication (``reduce`` still assembles the
-        global x profile on every rank)."""
-        from solvers.collisions import KSum
+        sums at the owned real-space cells need no communication (``reduce`` still
+        assembles the global profile on every rank; over (x, y) flattened, y fastest)."""
+        if len(self.x_axes) == 1:
+            return KSum(self.k_weights(), self.comm.tompi4py(), self.ranges[0], self.sizes[0])
+        return PlaneKSum(self.k_weights(), self.comm.tompi4py(), self.ranges[:2],
+                         self.sizes[:2])
 
-        if len(self.x_axes) != 1:
-            raise NotImplementedError("k sums to two real-space axes")
-        return KSum(self.k_weights(), self.comm.tompi4py(), self.ranges[0], self.sizes[0])
+
+class PlaneKSum(KSum):
+    """:class:`solvers.collisions.KSum` of blocks ``(bands, x owned, y owned, *k)`` to the
+    cells of a 2D real space, each (x, y) cell on one rank with all its k cells.
+
+    Parameters
+    ----------
+    k_weights : ndarray, shape (k_cells)
+        Measures ``prod(k widths) / (2 pi)^dk`` of the k cells (1/length^dk).
+    comm : mpi4py.MPI.Comm
+    ranges : ((int, int), (int, int))
+        This rank's x and y cells ``[start, stop)``.
+    sizes : (int, int)
+        Cells of the whole (x, y) grid.
+    """
+
+    def __init__(self, k_weights, comm, ranges, sizes):
+        self.ranges, self.sizes = tuple(ranges), tuple(sizes)
+        self.owned = tuple(slice(*r) for r in self.ranges)
+        super().__init__(k_weights, comm)
+
+    def reduce(self, a: np.ndarray) -> np.ndarray:
+        """Sums at every (x, y) cell, flattened (y fastest), on every rank (collective)."""
+        full = np.zeros(self.sizes)
+        full[self.owned] = np.tensordot(a.sum(axis=0), self.weights, axes=self.weights.ndim)
+        self.comm.Allreduce(MPI.IN_PLACE, full, op=MPI.SUM)
+        return full.reshape(-1)
+
+    def __call__(self, a: np.ndarray) -> np.ndarray:
+        """Sums at this rank's (x, y) cells (collective), shape (x owned, y owned)."""
+        return self.reduce(a).reshape(self.sizes)[self.owned]
