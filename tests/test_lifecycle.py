@@ -26,6 +26,7 @@ from solvers import config
 from solvers import output as output_module
 from solvers import problem as problem_module
 from solvers import run as run_module
+from solvers.checkpoint import block_paths
 from solvers.run import checkpoint_path, main, simulate
 
 MPIRUN = Path(sys.executable).parent / "mpirun"
@@ -152,7 +153,7 @@ def flip_bytes(path, dataset, count=16):
 
 def test_a_damaged_checkpoint_is_refused_in_one_line(workdir, capsys):
     assert main(["c.toml", "run.t_end=0.25"]) == 0
-    flip_bytes(checkpoint_path(workdir / "out" / "r.h5"), "state")
+    flip_bytes(block_paths(checkpoint_path(workdir / "out" / "r.h5"))[0], "state")
     before = snapshot(workdir / "out")
     line = one_line_error(main(["c.toml", "run.restart=true"]), capsys.readouterr().err)
     assert "r.chk.h5 is damaged" in line and "sha256" in line, line

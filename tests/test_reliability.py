@@ -102,7 +102,11 @@ def workdir(tmp_path, monkeypatch):
 
 
 def snapshot(directory):
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.iterdir()}
+    """Everything under ``directory`` (checkpoint blocks included): relative path -> (bytes
+    or None for a directory, mtime)."""
+    return {str(p.relative_to(directory)): (p.read_bytes() if p.is_file() else None,
+                                            p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*"))}
 
 
 def one_line_error(code, stderr):
