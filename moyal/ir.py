@@ -299,7 +299,7 @@ def split_arguments(kernels) -> tuple:
     -------
     (tuple of FieldRef, tuple of FieldRef)
         Band tables (:attr:`FieldRef.is_band_table`) and the other fields (potential
-        derivatives, sampled in x and t).
+        derivatives, sampled in real space and t).
     """
     fields = sorted({a for kernel in kernels for a in kernel.arguments}, key=lambda a: a.name)
     return (tuple(a for a in fields if a.is_band_table),
@@ -309,9 +309,9 @@ def split_arguments(kernels) -> tuple:
 def vanishes_for_uniform_y_field(kernel) -> bool:
     """Whether every argument is a potential derivative that is zero for V = U(x, t) - E.r.
 
-    Band-mode grids have no y axis: the potential is a profile in x plus a uniform field, so
-    V is linear in y and each derivative of it with a y and a second spatial derivative
-    vanishes (V_dxy, V_dyy, V_dxxy, ...).
+    On a layout without a y axis (every layout of :data:`moyal.abi.LAYOUTS`) the potential
+    is a profile in x plus a uniform field, so V is linear in y and each derivative of it
+    with a y and a second spatial derivative vanishes (V_dxy, V_dyy, V_dxxy, ...).
     """
     return all(a.quantity == "potential" and "y" in a.derivative
                and sum(d in ("x", "y") for d in a.derivative) >= 2 for a in kernel.arguments)
