@@ -165,9 +165,10 @@ def write_checkpoint(path, grid, vec, t: float, step: int, dt: float, config_jso
     extra = {name: np.asarray(value) for name, value in (extra or {}).items()}
     block = grid.view(vec, readonly=True)
     finite = all(np.all(np.isfinite(x)) for x in [block, *extra.values()] if x.dtype.kind in "fc")
-    if not all(comm.allgather(finite)):
-        raise NonFiniteState(f"checkpoint {path}: the state at step {step} holds NaN or Inf; "
-                             "not written (the previous checkpoint is kept)")
+    if not all(comm.allgather(finite)):  # raised on every rank, marked so one reports it
+        raise_collectively(comm, NonFiniteState(
+            f"checkpoint {path}: the state at step {step} holds NaN or Inf; not written (the "
+            "previous checkpoint is kept)"))
     digests = comm.allgather({name: block_digest([], {name: v}) for name, v in extra.items()})
     shared = {name: v for name, v in extra.items() if all(d.get(name) == digests[0].get(name)
                                                           for d in digests)}

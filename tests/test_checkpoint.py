@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from petsc4py import PETSc
+from test_output import field_vec, special_field
 from test_reliability import BASE, ROOT, one_line_error, snapshot
 
 from solvers import checkpoint
@@ -26,19 +27,6 @@ def make_grid(dof=3, comm=PETSc.COMM_SELF):
     axes = [Axis.uniform("x", 0.0, 30.0, 6), Axis.uniform("kx", -np.pi, np.pi, 5),
             Axis.uniform("ky", -np.pi, np.pi, 4)]
     return PhaseSpaceGrid(axes, dof=dof, stencil_width=2, comm=comm)
-
-
-def special_field(grid, seed):
-    """Random values plus ones a lossy path would change: subnormal, -0, huge, 1 + ulp."""
-    field = np.random.default_rng(seed).standard_normal((grid.dof,) + grid.sizes)
-    field.reshape(-1)[:4] = [5e-324, -0.0, 1.7976931348623157e308, np.nextafter(1.0, 2.0)]
-    return field
-
-
-def field_vec(grid, field):
-    vec = grid.da.createGlobalVec()
-    grid.view(vec)[...] = field[(slice(None),) + tuple(slice(s, e) for s, e in grid.ranges)]
-    return vec
 
 
 def generations(path):

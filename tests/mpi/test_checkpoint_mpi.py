@@ -2,7 +2,6 @@
 and on 2; failures on one rank raised on both; nothing gathered."""
 
 import warnings
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,6 +14,7 @@ from solvers.checkpoint import (CheckpointError, NonFiniteState, block_paths, re
                                 write_checkpoint)
 from solvers.grid import Axis, PhaseSpaceGrid
 from solvers.output import raise_collectively
+from test_output_mpi import field_vec, shared_dir  # noqa: F401 -- shared_dir: a fixture
 
 pytestmark = pytest.mark.mpi
 
@@ -22,12 +22,6 @@ RANK = MPI.COMM_WORLD.Get_rank()
 # 3D so that PETSc may split more than one axis; sizes prime to 2 so the blocks are unequal
 AXES = [Axis.uniform("x", 0.0, 30.0, 7), Axis.uniform("kx", -np.pi, np.pi, 6),
         Axis.uniform("ky", -np.pi, np.pi, 5)]
-
-
-@pytest.fixture
-def shared_dir(tmp_path):
-    """Rank 0's temporary directory, the same path on every rank."""
-    return Path(MPI.COMM_WORLD.bcast(str(tmp_path), root=0))
 
 
 @pytest.fixture
@@ -52,12 +46,6 @@ def special_field(grid, seed):
 
 def owned(grid, field):
     return field[(slice(None),) + tuple(slice(s, e) for s, e in grid.ranges)]
-
-
-def field_vec(grid, field):
-    vec = grid.da.createGlobalVec()
-    grid.view(vec)[...] = owned(grid, field)
-    return vec
 
 
 def test_written_on_two_ranks_reads_bitwise_on_one_and_on_two(shared_dir, no_gather):
