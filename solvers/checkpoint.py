@@ -183,7 +183,7 @@ def write_checkpoint(path, grid, vec, t: float, step: int, dt: float, config_jso
     folder = path.parent / generation
     entry, error = None, None
     try:
-        ranges = [[int(s), int(e)] for s, e in grid.da.getRanges()]
+        ranges = [[int(s), int(e)] for s, e in grid.ranges]
         local = {name: v for name, v in extra.items() if name not in shared}
         entry = _write_block(folder / rank_file_name(rank), block, ranges, local, rank)
     except Exception as exc:  # noqa: BLE001
@@ -325,7 +325,7 @@ def read_checkpoint(path, grid, vec) -> dict:
     raise_collectively(comm, error)
     index = comm.bcast(index)
     meta, error = index["meta"], None
-    mine = [[int(s), int(e)] for s, e in grid.da.getRanges()]
+    mine = [[int(s), int(e)] for s, e in grid.ranges]
     blocks = index["blocks"]
     same = len(blocks) == comm.Get_size() and blocks[comm.Get_rank()]["ranges"] == mine
     restore_local = all(comm.allgather(same))
