@@ -59,7 +59,7 @@ def ac_drude_tables(**numerics):
 
 def test_ac_drude_with_the_default_step_matches_sigma_of_omega(tmp_path):
     """|J_1| = |sigma0 / (1 - i w tau)| E_ac at w = 5 (w tau = 20). The CFL step alone
-    (~1.2, w dt ~ 6) was 6.4x off. Error budget: k grid (second order, ~2e-4 at 128 cells),
+    (1.72, w dt = 8.6) gave 3.0x the Drude value. Error budget: k grid (second order, ~2e-4 at 128 cells),
     time (<= 1e-4 at the accuracy bound, docs/solver.md), nonlinearity
     (E_ac v / (T w))^2 ~ 1e-7, transient before the fit window exp(-24/tau) ~ 2e-3 projected
     on w with weight ~1/(w tau); tolerance 1e-3."""
@@ -85,8 +85,8 @@ def square_lattice(kx, ky):
 
 
 def test_imex_step_resolves_tau_below_the_cfl_step(tmp_path):
-    """A user 2D model, ARKIMEX, tau = 4 far below the CFL step (~16 for E = 0.005 on 64^2
-    cells: the old step, 3 steps to t_end, left the transient in the current). The step
+    """A user 2D model, ARKIMEX, tau = 4 far below the CFL step (the old step: 13.3 for
+    E = 0.005 on 64^2 cells, 3 steps to t_end, which leaves the transient in the current). The step
     must resolve tau, the ramp and the window, and sigma1 from the +-E sweep match
     sigma0 within 2e-3 (grid: 0.4 T per cell at the Fermi surface, sigma1 error < 1e-4 in
     docs/solver.md; E^3 term ~(E tau v / T)^2 ~ 2e-3 x O(0.1))."""
