@@ -4,12 +4,13 @@ Conventions (physics spec, section 1): E = -grad V, potential energy U = -V (e =
 dk/dt = -E. Real space is x or (x, y); a uniform field has x and y components (k space may
 be 2D without a y axis). The total potential is
 
-    V(x, y, t) = -E(t) . (x, y) + sum_c V_c(x or y, t),
+    V(x, y, t) = -E(t) . (x, y) + sum_c V_c(x or y, t) + sum_p A_p f_p(x, t) g_p(y, t),
 
 a uniform field ``E(t)`` (:class:`UniformField`) plus profile components ``V_c`` each varying
 along one real-space axis, x or y (:class:`CosinePotential`, :class:`StepPotential`,
 :class:`BarrierPotential`, :class:`HarmonicPotential`, :class:`TabulatedPotential`, written
-in x; :attr:`Potential.along` says which axis). :meth:`Potential.derivatives`
+in x; :attr:`Potential.along` says which axis), and products of a profile along x and one
+along y (:class:`ProductPotential`). :meth:`Potential.derivatives`
 evaluates the derivatives named like the generated kernel arguments (:data:`DERIVATIVE_NAMES`);
 ``"V"`` is the profile part only, since -E.r is unbounded.
 
@@ -38,6 +39,7 @@ DERIVATIVE_NAMES = ("V", "V_dx", "V_dxx", "V_dxxx", "V_dtx",
 _ORDERS = {"x": {"V": 0, "V_dx": 1, "V_dxx": 2, "V_dxxx": 3},
            "y": {"V": 0, "V_dy": 1, "V_dyy": 2, "V_dyyy": 3}}
 _TIME = {"x": "V_dtx", "y": "V_dty"}
+_AXES = ("x", "y", "xy")
 
 
 # ------------------------------------------------------------------------------------------
@@ -191,6 +193,13 @@ class CosinePotential:
         theta = self.q * np.asarray(x, dtype=float) - self.omega * t + self.phase
         return self.amplitude * self.q * self.omega * np.cos(theta)
 
+    def t_derivative(self, x, t):
+        """d_t V at positions x and time t (0.0 if static)."""
+        if self.omega == 0:
+            return 0.0
+        theta = self.q * np.asarray(x, dtype=float) - self.omega * t + self.phase
+        return self.amplitude * self.omega * np.sin(theta)
+
     @property
     def is_static(self) -> bool:
         return self.omega == 0
@@ -203,6 +212,10 @@ class CosinePotential:
     def tx_derivative_bound(self, x):
         """Upper bound of |d_t d_x V| at x over all t, an array of x's shape."""
         return np.full(np.shape(x), abs(self.amplitude * self.q * self.omega))
+
+    def t_derivative_bound(self, x):
+        """Upper bound of |d_t V| at x over all t, an array of x's shape."""
+        return np.full(np.shape(x), abs(self.amplitude * self.omega))
 
 
 class _ModulatedProfile:
@@ -226,6 +239,13 @@ class _ModulatedProfile:
         return -self.omega * math.sin(self.omega * t) * self.profile(
             np.asarray(x, dtype=float), 1)
 
+    def t_derivative(self, x, t):
+        """d_t V at positions x and time t (0.0 if static)."""
+        if self.omega == 0:
+            return 0.0
+        return -self.omega * math.sin(self.omega * t) * self.profile(
+            np.asarray(x, dtype=float), 0)
+
     @property
     def is_static(self) -> bool:
         return self.omega == 0
@@ -238,6 +258,10 @@ class _ModulatedProfile:
     def tx_derivative_bound(self, x):
         """|omega s'(x)|: bounds |d_t d_x V| at x over all t, x's shape."""
         return abs(self.omega) * self.x_derivative_bound(x, 1)
+
+    def t_derivative_bound(self, x):
+        """|omega s(x)|: bounds |d_t V| at x over all t, x's shape."""
+        return abs(self.omega) * self.x_derivative_bound(x, 0)
 
 
 def _tanh_derivatives(x, centre, width, order):
@@ -351,13 +375,86 @@ class TabulatedPotential(_ModulatedProfile):
         return np.where((x >= lo) & (x <= hi), self.spline(clipped, order), 0.0)
 
 
+def _factor(factor, at, t, order, time):
+    """d_t^time d^order of a profile component at positions ``at`` and time t (time 0 or 1,
+    order 0..3 without d_t, 0 or 1 with it)."""
+    if not time:
+        return factor.x_derivative(at, t, order)
+    return factor.tx_derivative(at, t) if order else factor.t_derivative(at, t)
+
+
+def _factor_bound(factor, at, order, time):
+    """Upper bound over all t of |:func:`_factor`| at positions ``at``."""
+    if not time:
+        return factor.x_derivative_bound(at, order)
+    return factor.tx_derivative_bound(at) if order else factor.t_derivative_bound(at)
+
+
+@dataclass(frozen=True)
+class ProductPotential:
+    """V = amplitude f(x, t) g(y, t): a profile component along x times one along y.
+
+    Its derivatives follow by the product rule from the factors' (d_t d_x V = amplitude
+    (d_t f' g + f' d_t g), and so on).
+
+    Parameters
+    ----------
+    amplitude : float
+        Energy (V in energy units, e = 1).
+    x_factor, y_factor
+        Profile components (:class:`CosinePotential`, :class:`StepPotential`, ...), the first
+        evaluated at x, the second at y; their values are read as dimensionless numbers
+        (give them amplitude 1 for a product of shapes).
+    """
+
+    amplitude: float
+    x_factor: object
+    y_factor: object
+
+    @property
+    def is_static(self) -> bool:
+        return self.x_factor.is_static and self.y_factor.is_static
+
+    @property
+    def omega(self) -> float:
+        """Highest angular frequency of V, |omega_f| + |omega_g| (energy / hbar)."""
+        return abs(self.x_factor.omega) + abs(self.y_factor.omega)
+
+    @staticmethod
+    def _terms(name):
+        """Derivative orders in x and y of ``name`` and the (d_t on f, d_t on g) terms."""
+        time, nx, ny = (name.partition("_d")[2].count(axis) for axis in "txy")
+        return nx, ny, ((1, 0), (0, 1)) if time else ((0, 0),)
+
+    def derivative(self, x, y, t, name):
+        """The derivative ``name`` (of :data:`DERIVATIVE_NAMES`) at positions x, y
+        (broadcasting against each other) and time t; 0.0 for d_t of a static product."""
+        nx, ny, terms = self._terms(name)
+        if len(terms) > 1 and self.is_static:
+            return 0.0
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        return self.amplitude * sum(_factor(self.x_factor, x, t, nx, tf)
+                                    * _factor(self.y_factor, y, t, ny, tg)
+                                    for tf, tg in terms)
+
+    def bound(self, x, y, name):
+        """Upper bound of |derivative ``name``| at positions x, y over all t: the product
+        of the factors' bounds."""
+        nx, ny, terms = self._terms(name)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        return abs(self.amplitude) * sum(_factor_bound(self.x_factor, x, nx, tf)
+                                         * _factor_bound(self.y_factor, y, ny, tg)
+                                         for tf, tg in terms)
+
+
 # ------------------------------------------------------------------------------------------
 # total potential
 # ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Potential:
-    """V(x, y, t) = -E(t).(x, y) + sum of profile components V_c(x, t) or V_c(y, t).
+    """V(x, y, t) = -E(t).(x, y) + sum of profile components V_c(x, t), V_c(y, t) or
+    products V_c(x, y, t) (:class:`ProductPotential`).
 
     Parameters
     ----------
@@ -368,8 +465,9 @@ class Potential:
         ``tx_derivative_bound(x)`` bounding those over all t; "x" stands for the axis the
         profile varies along).
     along : tuple of str
-        Per component, the real-space axis it varies along, ``"x"`` or ``"y"``; empty:
-        all along x.
+        Per component, the real-space axis it varies along, ``"x"`` or ``"y"``, and
+        ``"xy"`` for a :class:`ProductPotential` (and only for it); empty: all along x but
+        the products.
     """
 
     uniform: UniformField = field(default_factory=UniformField)
@@ -378,19 +476,32 @@ class Potential:
 
     def __post_init__(self):
         object.__setattr__(self, "components", tuple(self.components))
-        along = tuple(self.along) or ("x",) * len(self.components)
-        if len(along) != len(self.components) or not set(along) <= {"x", "y"}:
+        along = tuple(self.along) or tuple(
+            "xy" if isinstance(c, ProductPotential) else "x" for c in self.components)
+        if len(along) != len(self.components) or any(
+                (axis == "xy") != isinstance(c, ProductPotential) or axis not in _AXES
+                for c, axis in zip(self.components, along)):
             raise ValueError(f"Potential.along = {self.along!r}: expected 'x' or 'y' per "
-                             "component")
+                             "component, 'xy' for a product")
         object.__setattr__(self, "along", along)
 
     def _profiles(self, x, y):
         """(component, its positions, derivative orders by name, its d_t name) each."""
         for component, axis in zip(self.components, self.along):
+            if axis == "xy":
+                continue
             if axis == "y" and y is None:
                 raise ValueError("a profile along y needs y positions")
             positions = np.asarray(x if axis == "x" else y, dtype=float)
             yield component, positions, _ORDERS[axis], _TIME[axis]
+
+    def _products(self, y):
+        """The :class:`ProductPotential` components."""
+        for component, axis in zip(self.components, self.along):
+            if axis == "xy":
+                if y is None:
+                    raise ValueError("a product potential needs y positions")
+                yield component
 
     @property
     def is_static(self) -> bool:
@@ -423,7 +534,8 @@ class Potential:
         dict[str, ndarray or float]
             Each value broadcasts against x. It is an ndarray of x's shape when it depends on
             x and a Python float otherwise: identically zero entries are ``0.0`` (all y
-            derivatives except ``V_dy = -Ey``, ``V_dty = -dEy/dt``), and ``V_dx = -Ex(t)``,
+            derivatives except ``V_dy = -Ey``, ``V_dty = -dEy/dt`` without a profile along
+            y or a product, which make them arrays), and ``V_dx = -Ex(t)``,
             ``V_dtx = -dEx/dt``, ``V = 0.0`` are floats when no profile component makes them
             depend on x (no components, or only static ones for ``V_dtx``; a harmonic
             component gives float ``V_dxx`` and ``V_dxxx``).
@@ -447,6 +559,8 @@ class Potential:
                     value = value + component.x_derivative(at, t, orders[name])
                 elif name == time_name:
                     value = value + component.tx_derivative(at, t)
+            for product in self._products(y):
+                value = value + product.derivative(x, y, t, name)
             result[name] = value
         return result
 
@@ -460,6 +574,8 @@ class Potential:
         bound = self.uniform.bound()
         for component, at, orders, _ in self._profiles(x, y):
             bound[int("V_dy" in orders)] += float(np.max(component.x_derivative_bound(at, 1)))
+        for product in self._products(y):
+            bound += [float(np.max(product.bound(x, y, name))) for name in ("V_dx", "V_dy")]
         return bound
 
     def derivative_ranges(self, x, names=DERIVATIVE_NAMES, y=None):
@@ -505,6 +621,11 @@ class Potential:
                         radius = radius + component.x_derivative_bound(at, orders[name])
                 elif name == time_name and not component.is_static:
                     radius = radius + component.tx_derivative_bound(at)
+            for product in self._products(y):
+                if product.is_static:
+                    mid = mid + product.derivative(x, y, 0.0, name)
+                else:
+                    radius = radius + product.bound(x, y, name)
             result[name] = (mid, radius)
         return result
 
@@ -582,6 +703,10 @@ def _component(key: str, values: dict, base_dir):
     """Build one validated [[fields.potential]] component (``values`` by the schema)."""
     values = dict(values)
     kind = values.pop("kind")
+    if kind == "product":  # the schema checked one factor along x and one along y
+        factors = {table["axis"]: _component(f"{key}.factors[{i}]", table, base_dir)
+                   for i, table in enumerate(values["factors"])}
+        return ProductPotential(values["amplitude"], factors["x"], factors["y"])
     values.pop("axis")  # the Potential holds the axis of each component
     if kind == "tabulated":
         return _tabulated(key, values, base_dir)
@@ -595,7 +720,8 @@ def potential_from_config(fields_table: dict, base_dir=None) -> Potential:
     (energy / (e length)), ``omega`` (energy/hbar), ``phase`` (rad), ``ramp_time``
     (hbar/energy), and ``potential``, an array of tables ``[[fields.potential]]``, each with
     ``kind`` one of cosine, step, barrier, harmonic or tabulated (x and V lists, or a file
-    with two columns, whose nodes are checked here).
+    with two columns, whose nodes are checked here), or product (``factors``: two such
+    tables, one along x and one along y).
 
     Parameters
     ----------
@@ -613,7 +739,8 @@ def potential_from_config(fields_table: dict, base_dir=None) -> Potential:
     values = schema.FIELDS.validate("fields", fields_table)
     components = tuple(_component(f"fields.potential[{i}]", table, base_dir)
                        for i, table in enumerate(values["potential"]))
-    along = tuple(table["axis"] for table in values["potential"])
+    along = tuple("xy" if table["kind"] == "product" else table["axis"]
+                  for table in values["potential"])
     uniform = UniformField(values["E"], values["E_ac"], values["omega"], values["phase"],
                            values["ramp_time"])
     return Potential(uniform, components, along)

@@ -578,6 +578,10 @@ class MatrixProblem(_Problem):
         if cfg.mode.bands:
             raise cfgmod.ConfigError(f"mode.bands = {list(cfg.mode.bands)!r}: matrix mode "
                                      "evolves the whole N x N matrix; expected []")
+        if cfg.grid.y != "none":
+            raise cfgmod.ConfigError(
+                f"grid.y = {cfg.grid.y!r}: matrix mode supports the phase spaces (kx[, ky]) "
+                "and (x, kx) only; expected grid.y = 'none' (band mode evolves (x, y, kx, ky))")
         if cfg.grid.x != "none" and model.dimension != 1:
             raise cfgmod.ConfigError(
                 f"grid.x = {cfg.grid.x!r}: matrix mode with a real-space axis has generated "

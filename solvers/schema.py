@@ -439,8 +439,7 @@ _OMEGA = Key("omega", "float", 0.0, "angular frequency of a cos(omega t) modulat
 _POSITION = "a position (length)"
 _WIDTH = "a positive length"
 
-POTENTIAL = Union("[[fields.potential]]", "One component V_c(x, t) of the potential profile",
-                  tag="kind", variants={
+_PROFILES = {
     "cosine": Table("cosine", "V = amplitude cos(q x - omega t + phase), a travelling wave "
                     "(static for omega = 0)", (
         _kind("cosine"), _AXIS, _AMPLITUDE,
@@ -486,6 +485,36 @@ POTENTIAL = Union("[[fields.potential]]", "One component V_c(x, t) of the potent
             "V[-1] = V[0])"),
         _OMEGA,
     ), label="a 'tabulated' potential"),
+}
+
+
+def _product_relation(prefix: str, values: dict):
+    factors = values["factors"]
+    if len(factors) != 2:
+        raise ConfigError(f"{prefix}.factors: has {len(factors)} table"
+                          f"{'' if len(factors) == 1 else 's'}; expected two, one "
+                          "with axis = \"x\" and one with axis = \"y\"")
+    axis = factors[1]["axis"]
+    if factors[0]["axis"] == axis:
+        raise bad_value(f"{prefix}.factors[1].axis", axis,
+                        f"{'y' if axis == 'x' else 'x'!r}: a product has one factor along x "
+                        "and one along y")
+
+
+_FACTOR = Union("[[fields.potential.factors]]", "One factor of a product potential",
+                tag="kind", variants=_PROFILES)
+
+POTENTIAL = Union("[[fields.potential]]", "One component V_c(x, t) of the potential profile",
+                  tag="kind", variants={**_PROFILES,
+    "product": Table("product", "V = amplitude f(x, t) g(y, t): the product of two profiles, "
+                     "the factors f along x and g along y, their values read as "
+                     "dimensionless numbers (give them amplitude 1 for a product of shapes)", (
+        _kind("product"), _AMPLITUDE,
+        Key("factors", "array", REQUIRED, "the two factors, tables of the kinds above "
+            "(cosine, step, barrier, harmonic, tabulated), one with axis = \"x\" and one "
+            "with axis = \"y\"",
+            expect="an array of two tables [[fields.potential.factors]]", item=_FACTOR),
+    ), label="a 'product' potential", relation=_product_relation),
 })
 
 FIELDS = Table("fields", "Electric fields: the electrostatic potential V(x, t) = -E(t) . r "
