@@ -1,4 +1,4 @@
-"""Response formulas derived symbolically from the band-mode equation (physics.md section 7).
+"""Response formulas derived symbolically from the band-mode equation (docs/formulas.md).
 
 The band-mode flux terms of :mod:`moyal.kinetic` are linearised with relaxation-time
 collisions R[f] = -(f - f_eq)/tau for
@@ -12,7 +12,7 @@ collisions R[f] = -(f - f_eq)/tau for
 Results are Fermi-sea kernels K(k): a conductivity is sum_n int [dk] K f0, with f0 the
 equilibrium distribution, after integrations by parts over the Brillouin zone.  e = 1,
 electron charge -1, current j = -(particle current); hbar is kept as the bookkeeping
-symbol of the band-mode orders and set to 1 when comparing with physics.md.
+symbol of the band-mode orders and set to 1 when comparing with the literature formulas.
 
 ``python -m moyal.derived_response --report`` prints what docs/formulas.md records.
 """
@@ -201,8 +201,9 @@ def uniform_field_response(symbols: ResponseSymbols, relaxation: str = "fixed",
     ----------
     symbols : ResponseSymbols
     relaxation : {"fixed", "field_renormalised"}
-        Target of the relaxation: f0(eps), or f0(eps + (1/2) E.Gq.E) (seed 003 Eq. 9,
-        expanded to E^2: f0 + (1/2) E.Gq.E f0').
+        Target of the relaxation: f0(eps), or f0(eps + (1/2) E.Gq.E) (Eq. (9) of
+        X.-B. Qiang, T. Liu, Z.-X. Gao, H.-Z. Lu, X. C. Xie, "A Clarification on
+        Quantum-Metric-Induced Nonlinear Transport", expanded to E^2: f0 + (1/2) E.Gq.E f0').
     order : int
         Band-mode order (0, 1, 2) of the kinetic equation used.
     """
@@ -276,7 +277,7 @@ def tau_power(kernel, tau, power: int) -> sp.Expr:
 
 
 # ----------------------------------------------------------------------------------------
-# physics.md section 7: literature kernels (same canonical form)
+# literature kernels (same canonical form; docs/formulas.md)
 # ----------------------------------------------------------------------------------------
 
 def _d(expression, symbols, index):
@@ -295,19 +296,19 @@ def anomalous_hall_kernel(symbols, a, b):
 
 
 def nonlinear_drude_kernel(symbols, i, j, l):
-    """seed 003 Eq. 11: sigma_ijl = -tau^2 int (d_i d_j d_l eps) f0."""
+    """Qiang et al. Eq. (11): sigma_ijl = -tau^2 int (d_i d_j d_l eps) f0."""
     eps, k = symbols.fields.energy, symbols.space.k
     return -symbols.tau ** 2 * sp.diff(eps, k[i], k[j], k[l])
 
 
 def berry_curvature_dipole_kernel(symbols, i, j, l):
-    """seed 003 Eq. 12: sigma_ijl = (tau/2) int (d_l Omega^{ij} + d_j Omega^{il}) f0."""
+    """Qiang et al. Eq. (12): sigma_ijl = (tau/2) int (d_l Omega^{ij} + d_j Omega^{il}) f0."""
     omega = symbols.fields.berry_curvature
     return symbols.tau / 2 * (_d(omega[i, j], symbols, l) + _d(omega[i, l], symbols, j))
 
 
 def metric_dipole_kernel(symbols, i, j, l, own: sp.Expr, exchanged: sp.Expr):
-    """-int [own d_i Gq^{jl} - exchanged (d_l Gq^{ij} + d_j Gq^{il})] f0 (physics.md sec. 7)."""
+    """-int [own d_i Gq^{jl} - exchanged (d_l Gq^{ij} + d_j Gq^{il})] f0 (docs/formulas.md)."""
     gq = symbols.fields.band_normalised_metric
     return -(own * _d(gq[j, l], symbols, i)
              - exchanged * (_d(gq[i, j], symbols, l) + _d(gq[i, l], symbols, j)))
@@ -423,7 +424,10 @@ def travelling_wave_response(symbols: ResponseSymbols, order: int = 2) -> Travel
 
 
 def seed002_gradient_kernel(symbols: ResponseSymbols, i, j, l, omega):
-    """seed 002 sigma^(1,1)_ijl without its undefined M term, e = hbar = 1, T = -Gq.
+    """The sigma^(1,1)_ijl of Balents' talk without its undefined M term, e = hbar = 1, T = -Gq.
+
+    L. Balents, "Quantum kinetics, non-linear response, and band geometry" (talk, KITP /
+    Hong Kong University, March 2025):
 
     int [ f' v_i v_j v_l / (i w - 1/tau)^2
           + f (1/2) (v_j T_li + v_l T_ij - d_j g_li - d_l g_ij) ] as a Fermi-sea kernel.
@@ -483,8 +487,9 @@ def report() -> str:
         bcd_ok = all(sp.expand(tau_power(static[i][j][l], tau, 1)
                                - berry_curvature_dipole_kernel(symbols, i, j, l) / tau) == 0
                      for i in range(d) for j in range(d) for l in range(d))
-        lines.append(f"- tau^2 part equals nonlinear Drude (seed 003 Eq. 11): {drude_ok}")
-        lines.append(f"- tau^1 part equals Berry-curvature dipole (seed 003 Eq. 12): {bcd_ok}")
+        lines.append(f"- tau^2 part equals nonlinear Drude (Qiang et al. Eq. (11)): {drude_ok}")
+        lines.append("- tau^1 part equals Berry-curvature dipole (Qiang et al. Eq. (12)): "
+                     f"{bcd_ok}")
         intrinsic = [[[tau_power(static[i][j][l], tau, 0) for l in range(d)] for j in range(d)]
                      for i in range(d)]
         verdict = classify_metric_dipole(intrinsic, symbols)
@@ -508,7 +513,7 @@ def report() -> str:
         derived = _unit_hbar(wave.gradient[i][j][l], symbols)
         seed = seed002_gradient_kernel(symbols, i, j, l, omega)
         lines.append(f"- sigma^(1,1)_{_label(symbols, i, j, l)}(w) derived: `{derived}`")
-        lines.append(f"  - minus seed 002 (without M, T = -Gq): "
+        lines.append(f"  - minus Balents' talk (without M, T = -Gq): "
                      f"`{sp.simplify(sp.expand(derived - seed))}`")
     return "\n".join(lines) + "\n"
 

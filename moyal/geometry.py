@@ -1,4 +1,4 @@
-"""Band geometry on k-grids from analytic k-derivatives of H0 (physics.md section 4).
+"""Band geometry on k-grids from analytic k-derivatives of H0 (docs/geometry.md).
 
 All quantities come from sum-over-states formulas in the eigenbasis; k-derivatives of the
 geometry are obtained by differentiating those formulas with the product rule, using
@@ -14,7 +14,9 @@ Conventions (hbar = e = 1; energy unit E0, length unit L0):
 * A^a_nm = i <u_n|d_a u_m>,  Omega_n^{ab} = -2 Im sum_m A^a_nm A^b_mn  (= d_a A_b - d_b A_a)
 * g_n^{ab} = Re sum_m A^a_nm A^b_mn
 * Gq_n^{ab} = 2 Re sum_m A^a_nm A^b_mn / (eps_n - eps_m)   (band-normalised quantum metric)
-* seed 002's T_n = -Gq_n;  seed 000's nonadiabatic metric G_n = -Gq_n.
+* T_n = -Gq_n of L. Balents, "Quantum kinetics, non-linear response, and band geometry"
+  (talk, KITP / Hong Kong University, March 2025);  the nonadiabatic metric G_n = -Gq_n of
+  Y. Ren, "Nonadiabatic Origin of Quantum-Metric Effects via Momentum-Space Metric Tensor".
 
 Degenerate multiplets.  Bands n, m are degenerate at k when
 |eps_n - eps_m| <= degeneracy_tol * (1 + max_l |eps_l(k)|).  With ``degeneracy="traced"`` the
@@ -139,9 +141,9 @@ class BandGeometry:
 
 
 def nonadiabatic_metric(geometry: BandGeometry) -> np.ndarray:
-    """Seed 000's nonadiabatic metric G_n^{ij} = 2 Re sum_m A^i_nm A^j_mn / (eps_m - eps_n).
+    """Ren's nonadiabatic metric G_n^{ij} = 2 Re sum_m A^i_nm A^j_mn / (eps_m - eps_n).
 
-    Seed 000 writes it for the band 0 with Delta_m0 = eps_m - eps_0; the denominator has the
+    Ren writes it for the band 0 with Delta_m0 = eps_m - eps_0; the denominator has the
     opposite sign to that of Gq, hence G_n = -Gq_n (positive definite for the lowest band).
     Shape (d, d, *grid, N), units L0^2 / E0.
     """
@@ -149,7 +151,7 @@ def nonadiabatic_metric(geometry: BandGeometry) -> np.ndarray:
 
 
 def seed002_T(geometry: BandGeometry) -> np.ndarray:
-    """Seed 002's band-normalised metric
+    """The band-normalised metric of Balents' talk
     T_n^{mu nu} = -sum_m [<d_mu u_n|u_m><u_m|d_nu u_n> + (mu <-> nu)] / (eps_n - eps_m).
 
     With <u_m|d_nu u_n> = -i A^nu_mn this is -2 Re sum_m A^mu_nm A^nu_mn / (eps_n - eps_m),

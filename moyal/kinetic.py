@@ -1,4 +1,4 @@
-"""Kinetic-equation terms derived from the star product (physics.md sections 3 and 5).
+"""Kinetic-equation terms derived from the star product (docs/symbolic.md).
 
 The Poisson bivector is read from ``space.bivector`` (:mod:`moyal.phase_space`).  Terms
 derived from the star product (matrix mode, the scalar Wigner equation,
@@ -19,8 +19,9 @@ Band mode
     One real distribution f per band, d_t f + sum_a d_a J^a = sources, with the flux
     J^a a list of :class:`FluxTerm` records.  Terms without band geometry are derived
     from the one-band (scalar Wigner) limit of matrix mode; the geometric terms are
-    the template of seed 002 Eq. (3.29), converted to physics.md signs
-    (Omega_seed002 = -Omega, T = -Gq).
+    the template of Eq. (3.29) of L. Balents, "Quantum kinetics, non-linear response, and
+    band geometry" (talk, KITP / Hong Kong University, March 2025), converted to the
+    signs used here (Omega(Balents) = -Omega, T = -Gq).
 """
 from __future__ import annotations
 
@@ -133,7 +134,7 @@ def matrix_mode_terms(space: PhaseSpace, parts=(HamiltonianPart("H", True, True,
 
 def separable_matrix_mode_terms(space: PhaseSpace, hbar_order: int = 2,
                                 one_band: bool = False) -> tuple:
-    """Matrix-mode terms for H = H0(k) + U(x, t) 1 (physics.md section 3).
+    """Matrix-mode terms for H = H0(k) + U(x, t) 1 (docs/symbolic.md).
 
     Parameters
     ----------
@@ -275,7 +276,7 @@ def conservative_form(coefficient, inner: tuple, order: int, space: PhaseSpace, 
 class BandFields:
     """Band-geometry fields of one band and the electrostatic potential, as sympy functions.
 
-    Conventions of physics.md sections 1 and 4: U = -e V with e = 1, so the potential
+    Conventions (docs/geometry.md): U = -e V with e = 1, so the potential
     energy is -V; Omega[i, j] is the Berry curvature Omega^{ij} (antisymmetric),
     metric[i, j] the quantum metric g^{ij}, band_normalised_metric[i, j] is Gq^{ij}.
     All geometry fields are functions of k (momentum units: Omega, g ~ 1/k^2,
@@ -342,7 +343,7 @@ def wigner_band_terms(space: PhaseSpace, fields: BandFields, hbar_order: int = 2
 
 
 def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool = True) -> tuple:
-    """All terms of seed 002 Eq. (3.29) as flux terms, e = 1, hbar^order restored.
+    """All terms of Eq. (3.29) of Balents' talk as flux terms, e = 1, hbar^order restored.
 
     Eq. (3.29) (sums over repeated i, j, l; V_j = d_xj V):
 
@@ -367,9 +368,9 @@ def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool 
         Must have the canonical bivector: Eq. (3.29) is derived for it (a magnetic
         field changes the phase-space density and the velocity, terms absent here).
     convert_signs : bool
-        True: express the seed's Omega and T through physics.md's Omega and Gq
-        (Omega_seed002 = -Omega, T = -Gq).  False: keep seed 002's symbols, taking
-        ``fields.berry_curvature`` as Omega_seed002 and ``band_normalised_metric`` as T.
+        True: express the talk's Omega and T through this package's Omega and Gq
+        (Omega(Balents) = -Omega, T = -Gq).  False: keep the talk's symbols, taking
+        ``fields.berry_curvature`` as Omega(Balents) and ``band_normalised_metric`` as T.
 
     Raises
     ------
@@ -448,10 +449,10 @@ def _is_geometric(term: FluxTerm, fields: BandFields) -> bool:
 
 
 def band_mode_terms(space: PhaseSpace, fields: BandFields, order: int = 2) -> tuple:
-    """Band-mode flux terms up to the given order (physics.md section 5).
+    """Band-mode flux terms up to the given order (docs/symbolic.md).
 
     Non-geometric terms are derived (:func:`wigner_band_terms`); geometric ones (all of
-    order >= 1) come from the sign-converted seed 002 template.  The derived terms for
+    order >= 1) come from the sign-converted template of Balents' talk.  The derived terms for
     the separable problem are all fluxes; a source would signal a non-conservative
     remainder and is an error here.
 

@@ -1,6 +1,6 @@
 """Steady-state response of the matrix-mode (Wigner matrix) equation in a uniform field.
 
-For a uniform static field E the matrix-mode equation (physics.md section 3, exact for a
+For a uniform static field E the matrix-mode equation (docs/symbolic.md, exact for a
 uniform field since U = E.x is linear in x) with the relaxation of
 :class:`solvers.collisions.MatrixRelaxation` reads, hbar = e = 1,
 

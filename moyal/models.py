@@ -3,7 +3,7 @@
 A :class:`Model` holds the symbolic matrix, its parameter values, the k-space domain and
 lambdified numpy callables for H0 and its analytic k-derivatives (orders 0-3).  Energies are
 in the model's energy unit E0, momenta in inverse length units 1/L0 (lattice models: lattice
-constant 1, so k in [-pi, pi)); hbar = e = 1 (physics.md section 1).
+constant 1, so k in [-pi, pi)); hbar = e = 1.
 
 User models come from a TOML ``[model]`` table (see :func:`model_from_config`); the string is
 parsed by a whitelist parser (:mod:`moyal.expression`, never ``eval``) and checked for unknown
@@ -475,11 +475,13 @@ def _flatband002() -> Model:
         [0, 0, 0, sp.I * e(-sp.I * a_dn)],
         [0, 0, -sp.I * e(sp.I * a_dn), 0],
     ])
-    # Seed 002 (Hofmann et al.): eta_sigma = 0.75 sigma; the chemical potential on the diagonal
-    # is left out here because the response layer supplies mu.
+    # Hofmann et al.'s model as used in L. Balents, "Quantum kinetics, non-linear response, and
+    # band geometry" (talk, KITP / Hong Kong University, March 2025): eta_sigma = 0.75 sigma;
+    # the chemical potential on the diagonal is left out here because the response layer
+    # supplies mu.
     return Model("flatband002", h, {"t": 1.0, "eta_up": 0.75, "eta_dn": -0.75},
                  KDomain.brillouin_zone(2), 2, degenerate=True,
-                 description="Hofmann et al. flat-band model (seed 002): bands +-t, each "
+                 description="Hofmann et al. flat-band model (Balents' talk): bands +-t, each "
                              "doubly degenerate, alpha_k = eta (cos kx + cos ky)")
 
 

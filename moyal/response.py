@@ -1,4 +1,4 @@
-"""Conductivity formulas as numeric k-integrals (physics.md section 7; Qiang, Liu, Gao, Lu and
+"""Conductivity formulas as numeric k-integrals (docs/geometry.md; Qiang, Liu, Gao, Lu and
 Xie, "A Clarification on Quantum-Metric-Induced Nonlinear Transport", Eqs. 11-14).
 
 Units: hbar = e = k_B = 1, energy unit E0, length unit L0, tau in hbar/E0.  With the current

@@ -1,4 +1,4 @@
-"""Moyal star product of phase-space symbols (physics.md section 2).
+"""Moyal star product of phase-space symbols (docs/symbolic.md).
 
 Phase space is z = (x_1..x_dx, k_1..k_dk) with dx == dk and a constant Poisson bivector
 Pi^{ab} (:class:`moyal.phase_space.Bivector`, read from ``space.bivector``), and the product is

@@ -1,7 +1,9 @@
-"""docs/toy003_qm.png: seed 003 toy model, sigma^qm_xyy (j_x = sigma_xyy E_y^2, the
-nonlinear Hall response written sigma^qm_xy in seed 003) against mu for t/v = 0, 0.5, 0.9, one
-panel per literature form (WPD, LKA, QK), next to the anomalous Hall and BCD conductivities
-(zero by PT symmetry).  T = 0, Fermi-surface forms, box [-0.8, 0.8]^2 nm^-1, 400 x 400.
+"""docs/toy003_qm.png: toy model of X.-B. Qiang, T. Liu, Z.-X. Gao, H.-Z. Lu, X. C. Xie, "A
+Clarification on Quantum-Metric-Induced Nonlinear Transport", sigma^qm_xyy (j_x = sigma_xyy
+E_y^2, the nonlinear Hall response written sigma^qm_xy by Qiang et al.) against mu for t/v =
+0, 0.5, 0.9, one panel per literature form (WPD, LKA, QK), next to the anomalous Hall and BCD
+conductivities (zero by PT symmetry).  T = 0, Fermi-surface forms, box [-0.8, 0.8]^2 nm^-1,
+400 x 400.
 
 Usage: python -m scripts.plot_toy003 [--out docs/toy003_qm.png] [--grid 400]
 """
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
         ax.set_xlabel("mu [eV]")
         ax.axhline(0, color="0.7", lw=0.5)
         ax.legend(fontsize=7)
-    fig.suptitle("seed 003 toy model Eq. (20): v = 1 eV nm, m = 0.1 eV, b = 1 eV nm^2, T = 0")
+    fig.suptitle("Qiang et al. toy model Eq. (20): v = 1 eV nm, m = 0.1 eV, b = 1 eV nm^2, T = 0")
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)

@@ -4,7 +4,7 @@
 
 with the flux J assembled from the generated kernels of ``moyal/_generated/band_mode_{1,2}d``
 (order 0 Boltzmann, order 1 Berry curvature, order 2 quantum metric and Moyal hbar^2 terms;
-physics.md section 5). Each kernel function is one contribution
+docs/symbolic.md). Each kernel function is one contribution
 
     J^a += d^outer ( c * d^inner f ),
 

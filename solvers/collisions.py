@@ -1,4 +1,4 @@
-"""Relaxation-time collision operators R[f] = -(f - f_eq)/tau (physics.md section 6).
+"""Relaxation-time collision operators R[f] = -(f - f_eq)/tau (docs/formulas.md, set-up).
 
 Units: hbar = e = k_B = 1; energies, mu and T in the energy unit, tau in hbar/energy, rates
 in energy/hbar.
@@ -13,8 +13,10 @@ targets:
   so that ``sum_bands int [dk] f_eq = sum_bands int [dk] f`` for every x (particle number is
   conserved by R to round-off; Mermin/BGK style).  The integrals over k go through a
   :class:`KSum`, which adds the parts of all MPI ranks when the grid splits k between them;
-* :class:`FieldRenormalisedRelaxation`: ``f_eq = f0(eps + E.Gq.E/2; mu, T)`` (seed 003
-  Eq. 9, docs/formulas.md) for a uniform field E(t) given per call.
+* :class:`FieldRenormalisedRelaxation`: ``f_eq = f0(eps + E.Gq.E/2; mu, T)`` (Eq. (9)
+  of X.-B. Qiang, T. Liu, Z.-X. Gao, H.-Z. Lu, X. C. Xie, "A Clarification on
+  Quantum-Metric-Induced Nonlinear Transport"; docs/formulas.md) for a uniform field E(t)
+  given per call.
 
 Matrix mode.  :class:`MatrixRelaxation` acts on Wigner matrices ``F`` of shape
 ``(*x_cells, *k_cells, N, N)`` with ``F_eq = f0(H0(k))``; in the band basis diagonal
@@ -327,7 +329,7 @@ class FixedRelaxation(_BandRelaxation):
 class FieldRenormalisedRelaxation(FixedRelaxation):
     """``R[f] = -(f - f0(eps + delta; mu, T))/tau``, ``delta_n = E.Gq_n.E / 2``.
 
-    The field-renormalised target of seed 003 Eq. 9 (docs/formulas.md); with e = 1 the
+    The field-renormalised target of Qiang et al. Eq. (9) (docs/formulas.md); with e = 1 the
     charge sign drops out of the quadratic shift.
 
     Parameters

@@ -1,7 +1,7 @@
 """Matrix (Wigner) mode: the N x N Hermitian Wigner matrix F(x, k, t) on finite-volume cells.
 
 For H = H0(k) + U(x, t) 1 (potential energy U = -V, hbar = e = 1) the kinetic equation to
-hbar^2 is (physics.md section 3)
+hbar^2 is (docs/symbolic.md)
 
     d_t F = -(i/hbar)[H0, F] - (1/2){d_k H0, d_x F} + (i hbar/8)[d_k^2 H0, d_x^2 F]
             + (hbar^2/48){d_k^3 H0, d_x^3 F} + d_x U d_k F - (hbar^2/24) d_x^3 U d_k^3 F + R[F]

@@ -19,7 +19,9 @@ Two cases, both through the full solver (``solvers.run.simulate``):
       O(E^2 / D) adiabatic terms: the polarisation current d/dt (Gq E) while the field
       ramps and the second-order velocity correction ~ E^2 d_k Gq afterwards (in 1D there is
       no Berry curvature, so nothing at O(E));
-    - band mode order 2 contains those terms (seed 002 Eq. 3.29: T d_t d_x V and
+    - band mode order 2 contains those terms (Eq. (3.29) of L. Balents, "Quantum kinetics,
+      non-linear response, and band geometry" (talk, KITP / Hong Kong University, March
+      2025): T d_t d_x V and
       (d_k T - d_k T / 2) (d_x V)^2 with T = -Gq), so only a small part of the O(E^2)
       difference is left (next adiabatic order E^3 / D^2, plus a ~2% remainder);
     - as D closes at fixed E, eta -> 1: the expansion breaks down and matrix mode shows Zener

@@ -1,7 +1,7 @@
-"""Exact quantum references for the hbar-truncated Wigner equations (physics.md sections 3, 8).
+"""Exact quantum references for the hbar-truncated Wigner equations (docs/verification.md).
 
 For a tight-binding H0(k) = sum_a h_a exp(i k a) and U(x) = sum_s u_s exp(i s q x), every
-factor of H = H0 + U 1 is a plane wave, so the shift forms of physics.md section 2,
+factor of H = H0 + U 1 is a plane wave, so the shift forms of the star product,
 
     W * F = W F(x + a/2, k - s q/2),   F * W = F(x - a/2, k + s q/2) W,
     W = exp(i (k a + s q x)),

@@ -16,8 +16,10 @@ travelling_wave_response` derives symbolically from the same band-mode equation,
 over the simulation's k cells with the band geometry of :mod:`moyal.geometry`. Independent
 checks: order 0 gives sigma^(1,0) = Drude tau int v^2 (-f0') / (1 - i w tau)
 (:mod:`moyal.response`, Fermi-surface form); order 2 adds the polarisation current
-i w int Gq f0. Seed 002's printed sigma^(1,1) (without its undefined M term) is evaluated for
-the same model and recorded: band mode reproduces the derived form, not the printed one.
+i w int Gq f0. The printed sigma^(1,1) of L. Balents, "Quantum kinetics, non-linear response,
+and band geometry" (talk, KITP / Hong Kong University, March 2025), without its undefined M
+term, is evaluated for the same model and recorded: band mode reproduces the derived form,
+not the printed one.
 
 The model is a tilted Rice-Mele chain: the tilt w sin(k) breaks k -> -k, without which
 sigma^(1,1) vanishes for a single band (v eps'', v Gq and d_k g are then odd in k); the
@@ -69,7 +71,7 @@ TOLERANCE_FULL = (2e-4, 2e-3)
 #: sigma11 when the time step halves
 ORDER_TOLERANCE = 0.3
 TIME_TOLERANCE = 1e-4
-#: relative distance above which seed 002's printed sigma11 counts as not reproduced
+#: relative distance above which the printed sigma11 of Balents' talk counts as not reproduced
 SEED_GAP = 0.05
 
 
@@ -196,8 +198,8 @@ def _band_data(nk: int):
 
 
 def predictions(nk: int, order: int) -> dict:
-    """Derived sigma^(1,0), sigma^(1,1), seed 002's printed sigma^(1,1) and the independent
-    sigma^(1,0) = Drude(w) [+ i w int Gq f0 at order 2], on ``nk`` k cells (complex)."""
+    """Derived sigma^(1,0), sigma^(1,1), the printed sigma^(1,1) of Balents' talk and the
+    independent sigma^(1,0) = Drude(w) [+ i w int Gq f0 at order 2], on ``nk`` k cells (complex)."""
     from moyal.response import response_tensors
     from solvers.band_mode import band_table
 
@@ -233,7 +235,7 @@ def _checks(result, reference, boltzmann, boltzmann_reference, tolerance, label)
     """Rows of one resolution: order 2 against its derived kernels and the independent
     Drude + polarisation sigma^(1,0), the order-0 run against Drude and the Boltzmann kernel,
     their difference against the geometric part of the derived sigma^(1,1), and the order-2
-    sigma^(1,1) against seed 002's printed form (expected to differ)."""
+    sigma^(1,1) against the printed form of Balents' talk (expected to differ)."""
     tol10, tol11 = tolerance
 
     def rows(quantity, prediction, measured, tol, note, kind="agree"):
@@ -256,7 +258,7 @@ def _checks(result, reference, boltzmann, boltzmann_reference, tolerance, label)
         + rows("sigma11 order 2 - order 0 vs derived geometric part", geometric,
                result["sigma11"] - boltzmann["sigma11"], 2 * tol11,
                "quantum-metric terms of band mode")
-        + rows("sigma11 order 2 vs seed 002 printed (no M term)", reference["seed002"],
+        + rows("sigma11 order 2 vs Balents' talk printed (no M term)", reference["seed002"],
                result["sigma11"], SEED_GAP, "band mode must not reproduce it", kind="differ"))
 
 
@@ -272,7 +274,7 @@ def run(ctx) -> list:
     boltzmann = expansion_in_q(ctx, nx, nk, q0, 0)
     reference, boltzmann_reference = predictions(nk, 2), predictions(nk, 0)
     ctx.log(f"  ({nx}, {nk}, {q0}): sigma10 = {result['sigma10']:.6f}, sigma11 = "
-            f"{result['sigma11']:.6f} (derived {reference['sigma11']:.6f}, seed 002 "
+            f"{result['sigma11']:.6f} (derived {reference['sigma11']:.6f}, Balents' talk "
             f"{reference['seed002']:.6f}); order 0 sigma11 = {boltzmann['sigma11']:.6f} "
             f"(derived {boltzmann_reference['sigma11']:.6f}); "
             f"{result['seconds'] + boltzmann['seconds']:.0f} s")
@@ -339,7 +341,7 @@ def _convergence(ctx, finest, reference) -> list:
 
 
 def _plots(ctx, results, studies, errors, reference):
-    """sigma^(1)(q) and its odd part with the derived and seed 002 lines; study errors."""
+    """sigma^(1)(q) and its odd part with the derived and Balents' talk lines; study errors."""
     if ctx.plot_dir is None:
         return
     import matplotlib.pyplot as plt
@@ -354,7 +356,7 @@ def _plots(ctx, results, studies, errors, reference):
     line = np.linspace(1.1 * q.min(), 1.1 * q.max(), 200)
     half = line[line >= 0]
     forms = (("derived sigma10 + i q sigma11", reference["sigma11"], "-"),
-             ("seed 002 printed sigma11 (no M)", reference["seed002"], "--"))
+             ("Balents' talk printed sigma11 (no M)", reference["seed002"], "--"))
     figure, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     for column, (part, name) in enumerate(((np.real, "Re"), (np.imag, "Im"))):
         top, bottom = axes[0, column], axes[1, column]
@@ -395,4 +397,4 @@ def _plots(ctx, results, studies, errors, reference):
 
 
 CASES = [Case(CASE, "q-dependent linear response to V_q cos(q x - w t): sigma^(1,0), "
-                    "sigma^(1,1) vs the derived kernels and seed 002", run)]
+                    "sigma^(1,1) vs the derived kernels and Balents' talk", run)]

@@ -274,7 +274,9 @@ TOY003 = {"name": "toy003", "parameters": {"t": 0.5}, "domain": [[-0.6, 0.6], [-
 
 
 def models_case(ctx):
-    """QWZ and the seed 003 toy model: 2D matrix-mode simulations vs k space; the forms."""
+    """QWZ and the toy model of X.-B. Qiang, T. Liu, Z.-X. Gao, H.-Z. Lu, X. C. Xie, "A
+    Clarification on Quantum-Metric-Induced Nonlinear Transport": 2D matrix-mode simulations
+    vs k space; the forms."""
     import matplotlib.pyplot as plt
 
     case = "quantum_metric_2d"
@@ -305,7 +307,7 @@ def models_case(ctx):
                                 f"{grids[0]}^2 -> {grids[1]}^2 (MUSCL, second order)", 2.0,
                                 float(np.log2(errors[0] / errors[1])), 0.3, relative=False,
                                 kind="at_least"))
-    # the toy model's sigma_xyy (seed 003's sigma^qm_xy) for every form, T = 0.01
+    # the toy model's sigma_xyy (sigma^qm_xy of Qiang et al.) for every form, T = 0.01
     ratios = (0.5, 1.0, 2.0)
     names = FORMS + tuple(BAND_FORMS) + tuple(f"matrix_r{r:g}" for r in ratios)
     values = {name: [] for name in names}
@@ -328,7 +330,7 @@ def models_case(ctx):
                   label=name.upper() if not name.startswith("matrix") else
                   f"matrix mode, tau_inter = {name[8:]} tau")
     _finish(ctx, figure, ("t / v", "tau^0 sigma_xyy  (e^3 / (hbar eV))",
-                          "seed 003 toy model, mu = 0.15 eV, T = 0.01 eV"),
+                          "Qiang et al. toy model, mu = 0.15 eV, T = 0.01 eV"),
             "quantum_metric_toy003.png")
     return checks
 
@@ -340,5 +342,5 @@ CASES = [Case("quantum_metric_fast",
               "tau^0 term extracted from matrix-mode simulations over tau (Rice-Mele)",
               tau_scan_case, fast=False),
          Case("quantum_metric_2d",
-              "tau^0 term: matrix mode on QWZ and the seed 003 toy model; the forms compared",
+              "tau^0 term: matrix mode on QWZ and the Qiang et al. toy model; the forms compared",
               models_case, fast=False)]
