@@ -288,7 +288,7 @@ def scalar_wigner_module() -> KernelModule:
     return KernelModule(
         "scalar_wigner_1d",
         "Scalar Wigner equation d_t f = sum_b c_b(x, k) d^b f for one band eps(k) in a\n"
-        "potential energy U(x, t), to hbar^2 (physics.md section 3).  Arguments:\n"
+        "potential energy U(x, t), to hbar^2 (docs/symbolic.md).  Arguments:\n"
         "epsilon_d<k..> band-energy derivatives (energy / momentum^n), U_d<x..>\n"
         "potential-energy derivatives (energy / length^n), arrays of any common shape.",
         tuple(functions), _signature(terms))
@@ -317,7 +317,7 @@ def matrix_mode_module() -> KernelModule:
     return KernelModule(
         "matrix_mode_1d",
         "Matrix-mode right-hand side d_t F for H = H0(k) + U(x, t) 1, term by term\n"
-        "(physics.md section 3).  ``field``: the named derivative of H0, shape\n"
+        "(docs/symbolic.md).  ``field``: the named derivative of H0, shape\n"
         "(..., N, N), energy / momentum^n, or of U, shape (...), energy / length^n;\n"
         "``distribution``: the named derivative of the Wigner matrix F, shape (..., N, N).\n"
         "Each function returns its contribution to d_t F, shape (..., N, N), complex.",

@@ -3,7 +3,7 @@
 
 
 """Matrix-mode right-hand side d_t F for H = H0(k) + U(x, t) 1, term by term
-(physics.md section 3).  ``field``: the named derivative of H0, shape
+(docs/symbolic.md).  ``field``: the named derivative of H0, shape
 (..., N, N), energy / momentum^n, or of U, shape (...), energy / length^n;
 ``distribution``: the named derivative of the Wigner matrix F, shape (..., N, N).
 Each function returns its contribution to d_t F, shape (..., N, N), complex.

@@ -3,7 +3,7 @@
 
 
 """Scalar Wigner equation d_t f = sum_b c_b(x, k) d^b f for one band eps(k) in a
-potential energy U(x, t), to hbar^2 (physics.md section 3).  Arguments:
+potential energy U(x, t), to hbar^2 (docs/symbolic.md).  Arguments:
 epsilon_d<k..> band-energy derivatives (energy / momentum^n), U_d<x..>
 potential-energy derivatives (energy / length^n), arrays of any common shape.
 """
