@@ -316,29 +316,27 @@ MODE = Table("mode", "What is evolved and to which order in hbar", (
         expect="a list of band indices >= 0", min=0),
 ))
 
+def real_space_axis(name: str, meaning: str, ends: tuple, refined: str) -> tuple:
+    """The keys of one real-space axis of [grid]: boundary, cells, interval, refinement."""
+    return (
+        Key(name, "str", "none", meaning, choices=BOUNDARIES),
+        Key(f"n{name}", "int", 128, f"cells in {name}", expect="an integer >= 8", min=8),
+        Key(f"{name}_min", "float", 0.0, f"{ends[0]} end of the {name} interval", "length"),
+        Key(f"{name}_max", "float", 40.0, f"{ends[1]} end of the {name} interval", "length"),
+        Key(f"{name}_refine", "list[float]", (), f"{name} points to refine around", "length",
+            "a list of positions"),
+        Key(f"{name}_refine_width", "float", 1.0, f"width of the {name} refinement", "length",
+            "a positive length", above=0.0),
+        Key(f"{name}_refine_ratio", "float", 3.0, f"cell-size ratio far/near the {refined}",
+            expect="a number >= 1", min=1.0),
+    )
+
+
 GRID = Table("grid", "Phase-space cells: real-space axes x (and y) and the k grid", (
-    Key("x", "str", "none", "real-space axis: none (uniform problem) or its boundary",
-        choices=BOUNDARIES),
-    Key("nx", "int", 128, "cells in x", expect="an integer >= 8", min=8),
-    Key("x_min", "float", 0.0, "left end of the x interval", "length"),
-    Key("x_max", "float", 40.0, "right end of the x interval", "length"),
-    Key("x_refine", "list[float]", (), "x points to refine around", "length",
-        "a list of positions"),
-    Key("x_refine_width", "float", 1.0, "width of the x refinement", "length",
-        "a positive length", above=0.0),
-    Key("x_refine_ratio", "float", 3.0, "cell-size ratio far/near the refinement points",
-        expect="a number >= 1", min=1.0),
-    Key("y", "str", "none", "second real-space axis: none or its boundary (needs grid.x)",
-        choices=BOUNDARIES),
-    Key("ny", "int", 128, "cells in y", expect="an integer >= 8", min=8),
-    Key("y_min", "float", 0.0, "lower end of the y interval", "length"),
-    Key("y_max", "float", 40.0, "upper end of the y interval", "length"),
-    Key("y_refine", "list[float]", (), "y points to refine around", "length",
-        "a list of positions"),
-    Key("y_refine_width", "float", 1.0, "width of the y refinement", "length",
-        "a positive length", above=0.0),
-    Key("y_refine_ratio", "float", 3.0, "cell-size ratio far/near the y refinement points",
-        expect="a number >= 1", min=1.0),
+    *real_space_axis("x", "real-space axis: none (uniform problem) or its boundary",
+                     ("left", "right"), "refinement points"),
+    *real_space_axis("y", "second real-space axis: none or its boundary (needs grid.x)",
+                     ("lower", "upper"), "y refinement points"),
     Key("nk", "list[int]", (64,), "cells per k direction, [nkx] or [nkx, nky]",
         expect="a list of 1 or 2 integers >= 8", min=8, length=(1, 2)),
     Key("k_refine", "list[float]", (), "kx points to refine around", "1/length",
