@@ -44,12 +44,17 @@ def test_memory_estimate_refuses_above_the_available_memory(monkeypatch):
     """Chain (one band), band mode, 2**20 k cells: 230 bytes per unknown plus 2 x 52 reals of
     band geometry per k cell and band = 1062 bytes per cell, 1.114 GB in all."""
     cfg = config.from_dict({"grid": {"nk": [2 ** 20]}})
-    need = 2 ** 20 * (230 + 2 * 52 * 8)
+    assert_memory_limit(monkeypatch, cfg, 2 ** 20 * (230 + 2 * 52 * 8),
+                        r"grid.nk = \[1048576\]: about 1.11 GB .* expected fewer cells")
+
+
+def assert_memory_limit(monkeypatch, cfg, need: int, message: str):
+    """check_resources passes with 1% more than ``need`` bytes available and refuses with
+    ``message`` (a regex) with 1% less."""
     monkeypatch.setattr(preflight, "available_memory", lambda: int(need * 1.01))
     preflight.check_resources(cfg)
     monkeypatch.setattr(preflight, "available_memory", lambda: int(need * 0.99))
-    with pytest.raises(config.ConfigError, match=r"grid.nk = \[1048576\]: about 1.11 GB .* "
-                                                 r"expected fewer cells"):
+    with pytest.raises(config.ConfigError, match=message):
         preflight.check_resources(cfg)
 
 

@@ -1,10 +1,11 @@
 """solvers.preflight counts every real-space axis: with grid.y the cells, the memory estimate
-and the collapsed-cell check include y (the config refuses grid.y until the real-space layout
-builds it, so these configs are made by replacing the validated grid)."""
+and the collapsed-cell check include y (the configs are made by replacing the validated grid,
+which keeps them independent of the other grid checks)."""
 
 import dataclasses
 
 import pytest
+from test_input_bounds import assert_memory_limit
 
 from solvers import config, preflight
 
@@ -19,14 +20,9 @@ def with_y(**grid):
 def test_memory_estimate_counts_the_y_cells(monkeypatch):
     """64 x 16 x 16 = 16384 cells of one band: 230 bytes per unknown, plus the band geometry
     2 x 52 x 8 bytes per k cell and band (64 k cells)."""
-    cfg = with_y()
-    need = 64 * 16 * 16 * 230 + 64 * 2 * 52 * 8
-    monkeypatch.setattr(preflight, "available_memory", lambda: int(need * 1.01))
-    preflight.check_resources(cfg)
-    monkeypatch.setattr(preflight, "available_memory", lambda: int(need * 0.99))
-    with pytest.raises(config.ConfigError, match=r"grid.nx = 16, grid.ny = 16, grid.nk = \[64\]: "
-                                                 r"about .* GB for 16384 cells x 1 unknowns"):
-        preflight.check_resources(cfg)
+    assert_memory_limit(monkeypatch, with_y(), 64 * 16 * 16 * 230 + 64 * 2 * 52 * 8,
+                        r"grid.nx = 16, grid.ny = 16, grid.nk = \[64\]: "
+                        r"about .* GB for 16384 cells x 1 unknowns")
 
 
 def test_collapsed_y_cells_are_refused_naming_ny():
