@@ -6,7 +6,7 @@
 # Built PETSc/petsc4py wheels are cached in $MOYAL_WHEEL_CACHE (default ~/.cache/moyal/wheels),
 # keyed by version, configure flags, Python, MPI and the venv location (the wheels carry an
 # rpath into the venv's MPI library), so recreating .venv reuses them.
-set -euo pipefail
+set -eEuo pipefail
 
 PETSC_VERSION=3.26.1
 # Minimal optimised PETSc: no Fortran, no CUDA, no X, no C++; system BLAS/LAPACK.
@@ -20,6 +20,8 @@ log_dir="$cache/logs"
 
 say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
+# No silent exit: a command that fails under `set -e` names itself and its line.
+trap 'printf "[install] error: line %s: %s failed (exit %s)\n" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
 
 # The fused C band-mode kernel (numerics.backend = "c"): moyal/_generated/band_mode.c, printed by
 # moyal.codegen, compiled with the venv's MPI compiler wrapper into build/kernels/. Runs on every
@@ -145,10 +147,9 @@ if [[ -z "${PETSC_DIR:-}" ]]; then
     # PETSc's build configuration names the venv it was built in; point it at this one
     built_in=$(cat "$wheels/build-prefix" 2>/dev/null || echo "$venv")
     if [[ "$built_in" != "$venv" ]]; then
-        petsc_conf=$("$vpy" -c 'import petsc, os; print(os.path.join(petsc.get_petsc_dir(), "lib"))')
-        grep -rlF "$built_in" "$petsc_conf" 2>/dev/null | while read -r text; do
-            grep -qI . "$text" && sed -i "s#$built_in#$venv#g" "$text"
-        done
+        petsc_lib=$("$vpy" -c 'import petsc, os; print(os.path.join(petsc.get_petsc_dir(), "lib"))')
+        "$vpy" "$top/scripts/relocate_wheel.py" --repoint "$built_in" "$venv" "$petsc_lib" \
+            || die "pointing PETSc's configuration files at $venv failed"
     fi
     petsc_id=$(sha256sum "$petsc_wheel" | cut -c1-12)
     PETSC_DIR=$("$vpy" -c 'import petsc; print(petsc.get_petsc_dir())')

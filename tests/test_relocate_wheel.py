@@ -75,3 +75,38 @@ def test_runpath_entries_outside_the_prefix_are_kept():
     assert relocated_runpath("/a/venv/lib/python3.11/site-packages/petsc/lib:/a/venv/lib:"
                              "/usr/lib/x86_64-linux-gnu:/a/venv2/lib", origin, prefix) \
         == "$ORIGIN/../../petsc/lib:$ORIGIN/../../../..:/usr/lib/x86_64-linux-gnu:/a/venv2/lib"
+
+
+def test_repoint_rewrites_text_files_and_leaves_binaries_whatever_their_order(tmp_path):
+    """The installed PETSc's configuration names the venv it was built in. Its text files are
+    re-pointed; binaries holding the string (libpetsc.so, .pyc) are untouched, and a binary
+    listed last does not make the step fail (a shell loop over ``grep -l`` ended in a failing
+    ``grep -qI`` on the last, binary, file and stopped the install with exit 1 and no message).
+    """
+    old, new = "/build/clone1/.venv", "/home/u/clone2/.venv"
+    lib = tmp_path / "lib"
+    (lib / "petsc" / "conf").mkdir(parents=True)
+    (lib / "pkgconfig").mkdir()
+    (lib / "zz_cache").mkdir()
+    variables = lib / "petsc" / "conf" / "petscvariables"
+    variables.write_text(f"PETSC_DIR = {old}/lib/petsc\nMPICC = {old}/bin/mpicc\n")
+    pc = lib / "pkgconfig" / "petsc.pc"
+    pc.write_text(f"prefix={old}/lib/python3.11/site-packages/petsc\n")
+    binaries = {lib / "libpetsc.so": b"\x7fELF\0\0" + old.encode() + b"\0",
+                lib / "zz_cache" / "z.pyc": b"\xa7\r\r\n\0\0" + old.encode()}
+    for path, data in binaries.items():
+        path.write_bytes(data)
+    unrelated = lib / "zz_cache" / "notes.txt"
+    unrelated.write_text("nothing to change\n")
+
+    done = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "scripts" /
+                                                "relocate_wheel.py"), "--repoint", old, new,
+                           str(lib)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert variables.read_text() == f"PETSC_DIR = {new}/lib/petsc\nMPICC = {new}/bin/mpicc\n"
+    assert pc.read_text() == f"prefix={new}/lib/python3.11/site-packages/petsc\n"
+    assert unrelated.read_text() == "nothing to change\n"
+    for path, data in binaries.items():
+        assert path.read_bytes() == data
+    assert sorted(done.stdout.splitlines()) == sorted(
+        f"[install] {path}: {old} -> {new}" for path in (variables, pc))
