@@ -262,6 +262,66 @@ def _geometry_chunk(model: Model, k: np.ndarray, degeneracy: str, tol: float) ->
     return out
 
 
+def select_bands(geometry: BandGeometry, bands) -> BandGeometry:
+    """BandGeometry restricted to ``bands`` (band axis last in geometry)."""
+    return BandGeometry(**{f.name: getattr(geometry, f.name)[..., list(bands)]
+                           for f in fields(BandGeometry)})
+
+
+def geometry_tables(model: Model, k: np.ndarray, requests: dict,
+                    degeneracy: str | None = None,
+                    degeneracy_tol: float = DEFAULT_DEGENERACY_TOL,
+                    chunk_size: int = 20000) -> dict:
+    """Arrays derived from the band geometry at points ``k``, without keeping the geometry.
+
+    The geometry is evaluated chunk by chunk; each request maps a chunk's
+    :class:`BandGeometry` (grid shape ``(M,)``) to the array it needs, with the point axis
+    LAST, and only the requested arrays are kept and joined. Peak memory is one chunk's
+    geometry plus the results, whatever the grid size.
+
+    Parameters
+    ----------
+    model : Model
+    k : ndarray, shape (d, *shape)
+        Points.
+    requests : dict of str -> callable
+        ``name -> request(chunk geometry) -> ndarray of shape (..., M)``.
+    degeneracy, degeneracy_tol, chunk_size
+        As in :func:`band_geometry`.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        ``name -> array of shape (..., *shape)``.
+
+    Raises
+    ------
+    GeometryError
+        On a degeneracy with ``degeneracy="error"``.
+    """
+    if degeneracy is None:
+        degeneracy = "traced" if model.degenerate else "error"
+    if degeneracy not in ("error", "traced"):
+        raise ValueError(f"degeneracy = {degeneracy!r}: expected 'error' or 'traced'")
+    k = np.asarray(k, dtype=float)
+    if k.shape[0] != model.dimension:
+        raise ValueError(f"k has {k.shape[0]} directions, model {model.name!r} has "
+                         f"{model.dimension}")
+    flat = k.reshape(model.dimension, -1)
+    total = flat.shape[1]
+    out = {}
+    for start in range(0, total, chunk_size):
+        chunk = BandGeometry(**_geometry_chunk(model, flat[:, start:start + chunk_size],
+                                               degeneracy, degeneracy_tol))
+        for name, request in requests.items():
+            part = np.asarray(request(chunk))
+            if name not in out:  # filled in place: no list of parts, no concatenated copy
+                out[name] = np.empty(part.shape[:-1] + (total,), dtype=part.dtype)
+            out[name][..., start:start + part.shape[-1]] = part
+        del chunk
+    return {name: array.reshape(array.shape[:-1] + k.shape[1:]) for name, array in out.items()}
+
+
 def band_geometry(model: Model, grid: KGrid | np.ndarray, degeneracy: str | None = None,
                   degeneracy_tol: float = DEFAULT_DEGENERACY_TOL,
                   chunk_size: int = 20000) -> BandGeometry:
@@ -290,22 +350,12 @@ def band_geometry(model: Model, grid: KGrid | np.ndarray, degeneracy: str | None
     GeometryError
         On a degeneracy with ``degeneracy="error"``.
     """
-    if degeneracy is None:
-        degeneracy = "traced" if model.degenerate else "error"
-    if degeneracy not in ("error", "traced"):
-        raise ValueError(f"degeneracy = {degeneracy!r}: expected 'error' or 'traced'")
-    k = grid.k if isinstance(grid, KGrid) else np.asarray(grid, dtype=float)
-    if k.shape[0] != model.dimension:
-        raise ValueError(f"k has {k.shape[0]} directions, model {model.name!r} has "
-                         f"{model.dimension}")
-    grid_shape = k.shape[1:]
-    flat = k.reshape(model.dimension, -1)
-    chunks = [_geometry_chunk(model, flat[:, start:start + chunk_size], degeneracy,
-                              degeneracy_tol)
-              for start in range(0, flat.shape[1], chunk_size)]
-    arrays = {}
-    for spec in fields(BandGeometry):
-        joined = np.concatenate([c[spec.name] for c in chunks], axis=-2)
-        lead = joined.shape[:-2]
-        arrays[spec.name] = joined.reshape(lead + grid_shape + (model.n_bands,))
-    return BandGeometry(**arrays)
+    k = grid.k if isinstance(grid, KGrid) else grid
+    # the point axis is the one before the band axis; requests put it last and back
+    arrays = geometry_tables(
+        model, k, {spec.name: (lambda g, name=spec.name: np.moveaxis(getattr(g, name), -2, -1))
+                   for spec in fields(BandGeometry)},
+        degeneracy, degeneracy_tol, chunk_size)
+    grid_ndim = np.ndim(k) - 1
+    return BandGeometry(**{name: np.moveaxis(a, a.ndim - grid_ndim - 1, -1)
+                           for name, a in arrays.items()})

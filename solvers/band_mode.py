@@ -36,50 +36,11 @@ Units: hbar = e = 1; k in 1/length, energies in the energy unit, t in hbar/energ
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 from mpi4py import MPI
 
-from moyal import ir
 from solvers import fluxes
-
-_K_INDEX = {"kx": 0, "ky": 1}
-_R_INDEX = {"x": 0, "y": 1}
-
-
-def load_kernels(k_dimension: int, order: int) -> tuple:
-    """The generated flux kernels up to ``order`` for 1 or 2 momentum directions.
-
-    Returns
-    -------
-    (tuple of moyal.ir.FluxKernel, dict)
-        The kernels' IR records (the module's ``KERNELS``, in order) and their functions by
-        kernel name.
-    """
-    module = importlib.import_module(f"moyal._generated.band_mode_{k_dimension}d")
-    kernels = tuple(k for k in module.KERNELS if k.order <= order)
-    return kernels, {k.name: getattr(module, k.name) for k in kernels}
-
-
-def band_table(geometry, field: ir.FieldRef) -> np.ndarray:
-    """The k-only array of a band-table argument, band axis first: shape (bands, *k).
-
-    ``field.quantity`` names the :class:`moyal.geometry.BandGeometry` tensor, its components
-    (real-space axes) and k-derivative the entry: d_kx d_ky eps (``energy``, derivative
-    ``("kx", "ky")``) is ``inverse_mass[0, 1]``, d_ky Gq^{xx} is
-    ``band_normalised_metric_derivative[1, 0, 0]``. Geometry stores the band axis last.
-    """
-    k = tuple(_K_INDEX[d] for d in field.derivative)
-    if field.quantity == "energy":
-        source = {0: geometry.energy, 1: geometry.velocity, 2: geometry.inverse_mass,
-                  3: geometry.energy_third_derivative}[len(k)][k]
-    else:
-        components = tuple(_R_INDEX[c] for c in field.components)
-        suffix = "_derivative" if k else ""
-        source = getattr(geometry, field.quantity + suffix)[k + components]
-    return np.moveaxis(np.asarray(source), -1, 0)
-
+from solvers.coefficients import Enclosure
 
 class BandModeOperator:
     """Right-hand side of band mode on the ghosted block of one rank.
@@ -88,13 +49,11 @@ class BandModeOperator:
     ----------
     grid : solvers.grid.PhaseSpaceGrid
         Axes ``[x] + [kx[, ky]]``; ``dof`` = number of evolved bands.
-    geometry : moyal.geometry.BandGeometry
-        Evaluated at the ghosted k-cell centres of this rank, k grid shape (nkx_g[, nky_g]),
-        restricted to the evolved bands.
+    coefficients : solvers.coefficients.BandCoefficients
+        The live kernels up to the order kept and their band tables on the ghosted k cells
+        of this rank, k grid shape (nkx_g[, nky_g]), for the evolved bands.
     potential : solvers.fields.Potential
         V(x, t) and the uniform field.
-    order : int
-        Highest order in hbar kept (0, 1 or 2).
     limiter, scheme : str
         MUSCL limiter and advective flux (``upwind`` or ``llf``).
     backend : str
@@ -102,16 +61,16 @@ class BandModeOperator:
         not built, stale, or has no kernel for this order).
     """
 
-    def __init__(self, grid, geometry, potential, order: int, limiter: str, scheme: str,
+    def __init__(self, grid, coefficients, potential, limiter: str, scheme: str,
                  backend: str = "numpy"):
         self.grid, self.potential, self.limiter, self.scheme = grid, potential, limiter, scheme
         self.g = g = grid.stencil_width
         self.kdim = len(grid.k_axes)
         self.has_x = grid.has_x
-        self.kernels, self.functions = load_kernels(self.kdim, order)
-        tables, potentials = ir.split_arguments(self.kernels)
-        self.tables = {a.name: band_table(geometry, a) for a in tables}
-        self.energy = np.moveaxis(geometry.energy, -1, 0)
+        self.coefficients = coefficients
+        self.kernels, self.functions = coefficients.kernels, coefficients.functions
+        self.tables = coefficients.tables
+        self.energy = coefficients.energy
         self.axis_of = {a.name: i for i, a in enumerate(grid.axes)}
         self.cells = [grid.ghosted_cells(i) for i in range(grid.dim)]
         self.owned = tuple(slice(g, -g) for _ in range(grid.dim))
@@ -128,10 +87,11 @@ class BandModeOperator:
             self.x_centres[i] = c
             self.x_faces[i] = np.append(c[g:-g] - 0.5 * w[g:-g], c[-g - 1] + 0.5 * w[-g - 1])
         self._check_supported()
-        self.v_names = [a.name for a in potentials]
+        self.v_names = sorted({a.name for kern in self.kernels for a in kern.arguments
+                               if not a.is_band_table and a.name in coefficients.uses[kern.name]})
         self.fused = None
         if backend == "c":
-            self.fused = self._bind_fused(order)
+            self.fused = self._bind_fused(coefficients.order)
         elif backend != "numpy":
             raise ValueError(f"backend = {backend!r}: expected 'numpy' or 'c'")
 
@@ -139,7 +99,13 @@ class BandModeOperator:
         from solvers import ckernels
 
         kernel = ckernels.band_rate_kernel(self.grid.names, order)
-        return kernel.bind(self.cells, self.g, self.tables, self.face_weights,
+        # the compiled loop reads every table of its terms; those of pruned terms are zero
+        missing = [name for name in kernel.tables if name not in self.tables]
+        tables = dict(self.tables)
+        if missing:
+            zero = np.zeros_like(self.energy)
+            tables.update({name: zero for name in missing})
+        return kernel.bind(self.cells, self.g, tables, self.face_weights,
                            [self.centred[i] for i in range(self.grid.dim)], self.limiter,
                            self.scheme)
 
@@ -203,9 +169,7 @@ class BandModeOperator:
         return out
 
     def _coefficient(self, kern, tables, potential):
-        kwargs = {a.name: (tables if a.is_band_table else potential)[a.name]
-                  for a in kern.arguments}
-        return self.functions[kern.name](**kwargs)
+        return self.coefficients.evaluate(kern, tables, potential)
 
     # ----------------------------------------------------------------------------- rhs
     def k_region(self, ghosted_axes=()):
@@ -243,9 +207,10 @@ class BandModeOperator:
             strip = self._strip(f, axis)
             velocity = np.broadcast_to(velocity, np.broadcast_shapes(
                 np.shape(velocity), self._face_shape(axis)))
-            out += fluxes.advection_divergence(
-                strip, np.moveaxis(velocity, axis + 1, 0), *self.cells[axis], axis + 1,
-                self.limiter, self.scheme)
+            for block in self._blocks(axis):
+                out[block] += fluxes.advection_divergence(
+                    strip[block], np.moveaxis(velocity[block], axis + 1, 0),
+                    *self.cells[axis], axis + 1, self.limiter, self.scheme)
             if central is not None:
                 out += fluxes.flux_divergence(central, self.cells[axis][1][g:-g], axis + 1)
 
@@ -262,6 +227,23 @@ class BandModeOperator:
             samples.append([np.ascontiguousarray(np.broadcast_to(values[n], x.shape),
                                                  dtype=float) for n in names])
         self.fused(f, out, *samples)
+
+    #: elements of one slab of the advection (its temporaries stay in cache, and their
+    #: memory does not grow with the grid)
+    BLOCK_ELEMENTS = 1 << 15
+
+    def _blocks(self, axis):
+        """Index tuples that split the owned block (bands first) into slabs along the longest
+        array axis other than grid ``axis``; the advection along ``axis`` is computed slab by
+        slab, with the same operations on each element as on the whole block."""
+        shape = tuple(self.grid.owned_shape)
+        split = max((i for i in range(len(shape)) if i != axis + 1), key=lambda i: shape[i])
+        rest = int(np.prod(shape)) // shape[split]
+        step = max(1, self.BLOCK_ELEMENTS // rest)
+        whole = [slice(None)] * len(shape)
+        for start in range(0, shape[split], step):
+            whole[split] = slice(start, start + step)
+            yield tuple(whole)
 
     def _face_shape(self, axis):
         shape = list(self.grid.owned_shape)
@@ -414,59 +396,3 @@ class BandModeOperator:
                                                   **self._positions(points))
         return {k: Enclosure(self._shape_x(m, points), self._shape_x(r, points))
                 for k, (m, r) in ranges.items()}
-
-
-class Enclosure:
-    """The set [mid - radius, mid + radius] (arrays broadcast), closed under +, - , * and
-    integer powers, so that a generated coefficient evaluated on enclosures of its arguments
-    encloses every value it takes (midpoint-radius interval arithmetic, rounding aside).
-
-    ``(a +- r)(b +- s)`` is enclosed by ``ab +- (|a| s + r |b| + r s)``. numpy arrays and
-    floats mix in as radius-0 enclosures (``__array_ufunc__ = None`` makes ndarray operators
-    defer to this class).
-    """
-
-    __array_ufunc__ = None
-
-    def __init__(self, mid, radius=0.0):
-        self.mid, self.radius = mid, radius
-
-    @classmethod
-    def of(cls, value) -> "Enclosure":
-        return value if isinstance(value, cls) else cls(value)
-
-    @property
-    def bound(self):
-        """Upper bound of the absolute value of every member."""
-        return np.abs(self.mid) + self.radius
-
-    def __add__(self, other):
-        other = Enclosure.of(other)
-        return Enclosure(self.mid + other.mid, self.radius + other.radius)
-
-    __radd__ = __add__
-
-    def __neg__(self):
-        return Enclosure(-self.mid, self.radius)
-
-    def __sub__(self, other):
-        return self + (-Enclosure.of(other))
-
-    def __rsub__(self, other):
-        return Enclosure.of(other) + (-self)
-
-    def __mul__(self, other):
-        other = Enclosure.of(other)
-        return Enclosure(self.mid * other.mid,
-                         np.abs(self.mid) * other.radius + self.radius * np.abs(other.mid)
-                         + self.radius * other.radius)
-
-    __rmul__ = __mul__
-
-    def __pow__(self, n):
-        if not (isinstance(n, int) and n >= 1):
-            raise TypeError(f"Enclosure ** {n!r}: only positive integer powers")
-        result = self
-        for _ in range(n - 1):
-            result = result * self
-        return result

@@ -107,10 +107,15 @@ def band_rate_kernel(layout: tuple, order: int, library: Path = LIBRARY,
         built with other flags or for another ABI.
     """
     layout = tuple(layout)
-    if order not in abi.ORDERS or layout not in abi.LAYOUTS:
-        raise ConfigError(f"numerics.backend = 'c': no fused kernel for mode.order = {order} "
-                          f"on a ({', '.join(layout)}) grid; expected mode.order in "
-                          f"{list(abi.ORDERS)} or numerics.backend = 'numpy'")
+    if layout not in abi.LAYOUTS:
+        grids = ", ".join(f"({', '.join(a)})" for a in abi.LAYOUTS)
+        raise ConfigError(f"numerics.backend = 'c': no fused kernel on a ({', '.join(layout)}) "
+                          f"grid; expected one of the grids {grids}, or "
+                          "numerics.backend = 'numpy'")
+    if order not in abi.ORDERS:
+        raise ConfigError(f"numerics.backend = 'c': no fused kernel for mode.order = {order}; "
+                          f"expected mode.order in {list(abi.ORDERS)} or "
+                          "numerics.backend = 'numpy'")
     handle = load_library(library, source)
     k_dimension = len([d for d in layout if d != "x"])
     kernels = importlib.import_module(f"moyal._generated.band_mode_{k_dimension}d").KERNELS
@@ -124,7 +129,7 @@ class BandRateKernel:
     Attributes
     ----------
     tables : tuple of str
-        Band-table names (:func:`solvers.band_mode.band_table`), in argument order.
+        Band-table names (:func:`solvers.coefficients.band_table`), in argument order.
     potentials : tuple of str
         Potential-derivative names (``V_dx`` ...), in argument order.
     limiters, schemes : tuple of str

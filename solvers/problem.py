@@ -9,7 +9,6 @@ numpy arrays and PETSc Vecs.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import warnings
 
@@ -180,13 +179,6 @@ def fermi_resolution(energy, centres, widths, mu: float, temperature: float):
         if worst is None or ratio[at] > worst[0]:
             worst = (float(ratio[at]), band, [round(float(c[i]), 6) for c, i in zip(centres, at)])
     return worst
-
-
-def select_bands(geometry, bands):
-    """BandGeometry restricted to ``bands`` (band axis last in geometry)."""
-    return dataclasses.replace(geometry, **{
-        f.name: getattr(geometry, f.name)[..., list(bands)]
-        for f in dataclasses.fields(geometry)})
 
 
 class _Problem:
@@ -397,8 +389,10 @@ class BandProblem(_Problem):
     explicit_stiffness = "tau"  # what limits an explicit step besides the CFL number
 
     def __init__(self, cfg: cfgmod.Config, comm, scale: float = 1.0):
-        from moyal.geometry import GeometryError, band_geometry
+        from moyal.geometry import GeometryError, geometry_tables
         from solvers.band_mode import BandModeOperator
+        from solvers.coefficients import band_coefficients, vanishing_derivatives
+        from solvers.fields import DERIVATIVE_NAMES
 
         self.cfg = cfg
         model, degeneracy = preflight.model_from_table(cfg.model)
@@ -412,9 +406,9 @@ class BandProblem(_Problem):
         if degeneracy is None and cfg.mode.order == 0:
             degeneracy = "traced"  # order 0 needs energies only: crossings are harmless
 
-        def geometry_at(k, selected=bands):
+        def geometric(evaluate):
             try:
-                return select_bands(band_geometry(model, k, degeneracy), selected)
+                return evaluate()
             except GeometryError as err:
                 raise cfgmod.ConfigError(
                     f"mode.order = {cfg.mode.order}: {err}; expected separated bands for "
@@ -422,18 +416,32 @@ class BandProblem(_Problem):
                     "the crossing, or model.degeneracy = \"traced\" for degenerate multiplets"
                 ) from None
 
+        def all_energies(g):
+            return np.moveaxis(g.energy, -1, 0)
+
         def line_energy(k):
-            return np.moveaxis(geometry_at(k[None]).energy, -1, 0)
+            return geometric(lambda: geometry_tables(
+                model, k[None], {"energy": all_energies}, degeneracy)["energy"][bands])
 
         self._common_setup(cfg, comm, scale, len(bands), build_axes(cfg, model, line_energy))
-        full = geometry_at(k_mesh(self.grid), range(model.n_bands))
-        self.geometry = select_bands(full, bands)
+        # what else the setup reads from the geometry, on the same chunks as the tables
+        extra = {"all_energies": all_energies}
+        if cfg.collisions.kind == "field_renormalised":
+            extra["band_normalised_metric"] = lambda g: np.moveaxis(
+                g.band_normalised_metric[..., bands], -2, -1)
+        vanishing = vanishing_derivatives(self.potential, self.grid, DERIVATIVE_NAMES, comm)
+        self.coefficients = geometric(lambda: band_coefficients(
+            model, k_mesh(self.grid), bands, cfg.mode.order, vanishing, degeneracy, extra,
+            grid_axes=self.grid.names))
+        full_energy = self.coefficients.extra.pop("all_energies")
         if cfg.mode.order > 0 and degeneracy != "traced":
-            self._warn_unresolved_gap(full.energy)
-        self._warn_unresolved_fermi_surface(self.geometry.energy, bands)
-        self.operator = BandModeOperator(self.grid, self.geometry, self.potential,
-                                         cfg.mode.order, cfg.numerics.limiter,
-                                         cfg.numerics.flux, cfg.numerics.backend)
+            self._warn_unresolved_gap(np.moveaxis(full_energy, 0, -1))
+        del full_energy
+        self._warn_unresolved_fermi_surface(np.moveaxis(self.coefficients.energy, 0, -1),
+                                            bands)
+        self.operator = BandModeOperator(self.grid, self.coefficients, self.potential,
+                                         cfg.numerics.limiter, cfg.numerics.flux,
+                                         cfg.numerics.backend)
         self.energy = self.operator.energy[(slice(None),) + self.operator.k_region()]
         self.relaxation = self._relaxation()
 
@@ -460,8 +468,9 @@ class BandProblem(_Problem):
         c = self.cfg.collisions
         if c.kind == "none":
             return None
-        gq = self.geometry.band_normalised_metric[
-            (slice(None), slice(None)) + self.operator.k_region()]
+        gq = self.coefficients.extra.get("band_normalised_metric")
+        if gq is not None:  # (dk, dk, bands, *k) -> the layout of the relaxation, band last
+            gq = np.moveaxis(gq[(slice(None),) * 3 + self.operator.k_region()], 2, -1)
         return relaxation_from_config(
             c.kind, c.tau, mu=c.mu, temperature=c.temperature, energy=self.energy,
             k_weights=self.reduction, band_normalised_metric=gq,

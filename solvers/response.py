@@ -50,10 +50,9 @@ def steady_current(summary: dict, window: float) -> np.ndarray:
 
 def predicted(cfg, field_direction: np.ndarray):
     """k-space formula values (sigma1, sigma2) along ``field_direction``, or None."""
-    from moyal.geometry import band_geometry, k_grid
+    from moyal.geometry import band_geometry, k_grid, select_bands
     from moyal.response import response_tensors
     from solvers.preflight import model_from_table
-    from solvers.problem import select_bands
 
     c = cfg.collisions
     if cfg.mode.kind != "band" or cfg.grid.x != "none" or c.kind not in DERIVED_METRIC_A:

@@ -75,8 +75,8 @@ def test_fused_rate_equals_numpy_rate(model, nk, k_boundary, x, order):
         for flux in FLUXES:
             rates = {}
             for backend in ("numpy", "c"):
-                operator = BandModeOperator(p.grid, p.geometry, p.potential, order, limiter,
-                                            flux, backend)
+                operator = BandModeOperator(p.grid, p.coefficients, p.potential, limiter, flux,
+                                            backend)
                 assert (operator.fused is not None) == (backend == "c")
                 rates[backend] = np.full(p.grid.owned_shape, np.nan)
                 operator.rate(f, 0.37, rates[backend])
@@ -95,7 +95,7 @@ def test_fused_rate_is_bitwise_the_numpy_rate_at_order_2(case):
     f = smooth_random_state(p, seed=3)
     rates = {}
     for backend in ("numpy", "c"):
-        operator = BandModeOperator(p.grid, p.geometry, p.potential, 2, "mc", "llf", backend)
+        operator = BandModeOperator(p.grid, p.coefficients, p.potential, "mc", "llf", backend)
         rates[backend] = np.full(p.grid.owned_shape, np.nan)
         operator.rate(f, 0.37, rates[backend])
     assert np.array_equal(rates["c"], rates["numpy"])
@@ -109,8 +109,8 @@ def test_fused_rate_sees_the_berry_curvature_and_order_2_terms():
     f = smooth_random_state(p, seed=0)
     rates = []
     for order in (0, 1, 2):
-        operator = BandModeOperator(p.grid, p.geometry, p.potential, order, "vanleer",
-                                    "upwind", "c")
+        operator = BandModeOperator(p.grid, p.coefficients.restricted(order), p.potential,
+                                    "vanleer", "upwind", "c")
         rates.append(np.zeros(p.grid.owned_shape))
         operator.rate(f, 0.0, rates[-1])
     for lower, higher in zip(rates, rates[1:]):
@@ -225,3 +225,11 @@ def test_exported_names_follow_the_abi_layouts():
     kernel = ckernels.band_rate_kernel(("x", "kx", "ky"), 1)
     assert kernel.tables == ("Omega_xy", "epsilon_dkx") and kernel.potentials == ("V_dx", "V_dy")
     assert kernel.limiters == abi.LIMITERS and kernel.schemes == abi.SCHEMES
+
+
+def test_a_grid_without_a_compiled_kernel_is_refused_naming_the_grids():
+    """The 4D grid has no fused kernel: the message names the grid and the ones that have one
+    (not the order, which is fine)."""
+    with pytest.raises(config.ConfigError, match=r"no fused kernel on a \(x, y, kx, ky\) grid; "
+                                                 r"expected one of the grids \(kx\).*numpy"):
+        ckernels.band_rate_kernel(("x", "y", "kx", "ky"), 1)

@@ -13,7 +13,7 @@ import pytest
 from moyal import codegen, ir
 from moyal.geometry import KGrid, band_geometry
 from moyal.models import get_model
-from solvers import band_mode, matrix_mode
+from solvers import coefficients, matrix_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = codegen.kernel_modules()
@@ -114,8 +114,8 @@ def test_band_tables_are_the_geometry_entries_the_records_name():
             parent = ir.FieldRef("parent", field.depends_on, field.quantity, field.components,
                                  field.derivative[1:])
             axis = 1 + ("kx", "ky").index(field.derivative[0])
-            table, base = band_mode.band_table(geometry, field), \
-                band_mode.band_table(geometry, parent)
+            table, base = coefficients.band_table(geometry, field), \
+                coefficients.band_table(geometry, parent)
             difference = (np.roll(base, -1, axis) - np.roll(base, 1, axis)) / (2 * step)
             scale = np.max(np.abs(table))
             assert np.max(np.abs(difference - table)) <= 2e-2 * scale, field
@@ -126,7 +126,7 @@ def test_band_tables_are_the_geometry_entries_the_records_name():
 def test_operators_read_the_records():
     """Band mode keeps the module's records up to the order; matrix mode takes its x terms
     (H0 k-derivative multi-index, F x-derivative order, hbar order) from the records."""
-    kernels, functions = band_mode.load_kernels(2, 1)
+    kernels, functions = coefficients.load_kernels(2, 1)
     assert kernels == tuple(k for k in generated(MODULES[1]).KERNELS if k.order <= 1)
     assert all(functions[k.name].__name__ == k.name for k in kernels)
     assert [(alpha, n, order) for _, alpha, n, order in matrix_mode._X_TERMS] == \
@@ -147,7 +147,8 @@ def _regex_patterns(path: Path):
 def test_no_kernel_name_is_parsed():
     """The kernel consumers import no regex module, and no regex literal anywhere under
     moyal/ or solvers/ matches a kernel or field name (so none can be parsing them)."""
-    consumers = [ROOT / "solvers" / f for f in ("band_mode.py", "matrix_mode.py", "ckernels.py")]
+    consumers = [ROOT / "solvers" / f for f in ("band_mode.py", "coefficients.py", "matrix_mode.py",
+                                              "ckernels.py")]
     consumers += [ROOT / "moyal" / f for f in ("codegen.py", "ir.py", "abi.py")]
     consumers += sorted((ROOT / "moyal" / "_generated").glob("*.py"))
     for path in consumers:

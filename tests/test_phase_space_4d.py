@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from petsc4py import PETSc
 
+from moyal.geometry import band_geometry
 from solvers import config
-from solvers.problem import BandProblem
+from solvers.problem import BandProblem, k_mesh
 from solvers.run import simulate
 
 QUIET = {"output_every": 10 ** 6, "progress_every": 10 ** 6, "overwrite": True}
@@ -280,7 +281,8 @@ def test_anomalous_hall_drift_of_a_packet_is_the_berry_curvature_velocity(tmp_pa
         drift = np.polyfit(t, centre, 1)[0]
         problem = BandProblem(config.from_dict(tables), PETSc.COMM_SELF)
         region = (slice(None),) + problem.operator.k_region()
-        omega = np.moveaxis(problem.geometry.berry_curvature[0, 1], -1, 0)[region]
+        geometry = band_geometry(problem.model, k_mesh(problem.grid))
+        omega = np.moveaxis(geometry.berry_curvature[0, 1], -1, 0)[problem.bands][region]
         f0 = fermi_dirac(problem.energy, 0.0, 0.05)
         weights = problem.grid.k_weights()
         expected = -field * (f0 * omega * weights).sum() / (f0 * weights).sum()

@@ -233,7 +233,7 @@ def test_enclosure_bounds_a_generated_coefficient_over_the_field_range():
     """The order-2 x flux of the 1D band mode, -Gq' V_x^2 / 2 - Gq V_tx - ..., on
     V_x in [-0.7, 0.3], V_tx in [-2, 2]: the interval bound contains every sampled value."""
     from moyal._generated import band_mode_1d as kernels
-    from solvers.band_mode import Enclosure
+    from solvers.coefficients import Enclosure
 
     rng = np.random.default_rng(1)
     tables = {name: rng.normal(size=50) for name in

@@ -184,10 +184,9 @@ def _kernels(order: int) -> dict:
 def _band_data(nk: int):
     """Band geometry of the evolved bands at the simulation's k-cell centres, the k grid
     (uniform cells on the Brillouin zone, weight dk / 2 pi) and Fermi-sea weights."""
-    from moyal.geometry import KGrid, band_geometry
+    from moyal.geometry import KGrid, band_geometry, select_bands
     from moyal.response import fermi_sea_weights
     from solvers.preflight import model_from_table
-    from solvers.problem import select_bands
 
     model, degeneracy = model_from_table(MODEL)
     step = 2 * math.pi / nk
@@ -201,7 +200,7 @@ def predictions(nk: int, order: int) -> dict:
     """Derived sigma^(1,0), sigma^(1,1), the printed sigma^(1,1) of Balents' talk and the
     independent sigma^(1,0) = Drude(w) [+ i w int Gq f0 at order 2], on ``nk`` k cells (complex)."""
     from moyal.response import response_tensors
-    from solvers.band_mode import band_table
+    from solvers.coefficients import band_table
 
     geometry, grid, weights = _band_data(nk)
     values = {}
