@@ -307,12 +307,14 @@ def check_time_step(cfg: cfgmod.Config, problem, integrator: str,
 
 
 def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdout,
-             scale: float = 1.0, stop: StopRequest | None = None):
+             scale: float = 1.0, stop: StopRequest | None = None, gather_final: bool = True):
     """Run one simulation on ``comm`` and write ``out``.
 
     Returns ``(summary, final)``: a summary dict on every rank (``status`` is "finished",
-    "stopped" or "failed"), and the gathered final state ``(dof, *sizes)`` on rank 0 (None
-    elsewhere). One code path for serial and parallel: a serial run is a one-rank
+    "stopped" or "failed"), and with ``gather_final`` the gathered final state
+    ``(dof, *sizes)`` on rank 0 (None elsewhere, and None everywhere without it: the
+    command line never gathers, so a large state never has to fit on one rank; the run file
+    and the checkpoints hold it). One code path for serial and parallel: a serial run is a one-rank
     communicator. The summary's ``series_t`` and ``series_current`` are the run file's
     (:func:`written_series`), so they cover the whole run also after restarts.
     """
@@ -443,7 +445,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
 
     series = written_series(out, cfg.run.output_every, comm)
     harmonics = drive_harmonics(problem, out, series, rank)
-    final = grid.gather(u)
+    final = grid.gather(u) if gather_final else None
     number = problem.particle_number(u)
     report = problem.final_report(u, t_final)
     summary = {"path": str(out), "steps": step_final, "nsteps": nsteps, "dt": dt,
@@ -545,7 +547,8 @@ def run_all(cfg, paths, comm, petsc_args=(), stream=sys.stdout):
     summaries = []
     with StopRequest() as stop:
         for scale, out in paths["runs"]:
-            summary, _ = simulate(cfg, out, comm, petsc_args, stream, scale, stop)
+            summary, _ = simulate(cfg, out, comm, petsc_args, stream, scale, stop,
+                                  gather_final=False)
             summaries.append(summary)
             if summary["status"] != "finished":
                 break

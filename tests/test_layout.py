@@ -167,3 +167,28 @@ def test_fused_c_rate_reads_the_real_space_block_through_its_strides(name):
         rates[layout] = problem.grid.gather(out)
     reference = rates["k_distributed"]
     assert np.max(np.abs(rates["real_space"] - reference)) <= 1e-12 * np.max(np.abs(reference))
+
+
+def test_the_command_line_never_gathers_the_state(tmp_path, monkeypatch):
+    """A run from the command line with per-rank output writes, checkpoints and reports
+    without ever assembling the whole state on one rank (gather refuses here)."""
+    from solvers.layout.base import LayoutBase
+    from solvers.run import main
+
+    def refuse(self, vec):
+        raise AssertionError("the whole state was gathered on one rank")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(LayoutBase, "gather", refuse)
+    (tmp_path / "c.toml").write_text(
+        '[model]\nname = "qwz"\n[mode]\norder = 1\n'
+        '[fields]\nE = [0.01, 0.0]\n'
+        'potential = [{kind = "cosine", amplitude = 0.05, q = 0.314159}]\n'
+        '[grid]\nx = "periodic"\nnx = 8\nx_max = 20.0\nnk = [8, 8]\n'
+        '[numerics]\nlayout = "real_space"\n'
+        '[initial]\nkind = "equilibrium"\nmu = 0.0\ntemperature = 1.0\n'
+        '[run]\nt_end = 0.2\noutput_every = 2\ncheckpoint_every = 2\noutput_dir = "out"\n'
+        'name = "r"\noutput_mode = "per_rank"\n')
+    assert main(["c.toml"]) == 0
+    with h5py.File(tmp_path / "out" / "r.h5") as h5:
+        assert h5["tasks/density"].shape[0] >= 2

@@ -184,7 +184,8 @@ class LayoutBase:
     def gather(self, vec) -> np.ndarray | None:
         """Whole field ``(dof, n_0, ...)`` on rank 0 (None elsewhere); collective.
 
-        For grids that fit on one rank (output "gathered" mode, checkpoints).
+        For grids that fit on one rank (output "gathered" mode, ``simulate(gather_final=True)``);
+        the command line with per-rank output never calls it.
         """
         natural, scatter, seq = self._gather_objects()
         self.da.globalToNatural(vec, natural)
