@@ -318,6 +318,12 @@ def _domain_from_config(value, dimension: int, cutoff=None) -> KDomain:
                    None if cutoff is None else float(cutoff))
 
 
+#: The keys of a ``[model]`` table this module reads (the run config's schema,
+#: solvers/schema.py, adds ``degeneracy``, a solver option; a test keeps the two in step).
+MODEL_KEYS = frozenset({"name", "hamiltonian", "parameters", "domain", "cutoff", "dimension",
+                        "degenerate", "units"})
+
+
 def model_from_config(table: Mapping) -> Model:
     """Build a model from a TOML ``[model]`` table.
 
@@ -328,12 +334,10 @@ def model_from_config(table: Mapping) -> Model:
     """
     if not isinstance(table, Mapping):
         raise ModelError("[model]: expected a table")
-    allowed_keys = {"name", "hamiltonian", "parameters", "domain", "cutoff", "dimension",
-                    "degenerate", "units"}
-    extra = sorted(set(table) - allowed_keys)
+    extra = sorted(set(table) - MODEL_KEYS)
     if extra:
         raise ModelError(f"[model] unknown key(s) {', '.join(extra)}; "
-                         f"allowed: {', '.join(sorted(allowed_keys))}")
+                         f"allowed: {', '.join(sorted(MODEL_KEYS))}")
     parameters = table.get("parameters", {})
     if not isinstance(parameters, Mapping):
         raise ModelError(f"[model] parameters = {parameters!r}: expected a table name = number")

@@ -181,3 +181,14 @@ def test_a_potential_profile_needs_its_real_space_axis():
         with pytest.raises(config.ConfigError, match=re.escape(fragment)):
             config.from_dict({"grid": grid, "fields": {"potential": [component]}})
     assert config.from_dict({"grid": {"x": "periodic"}, "fields": {"potential": [cosine]}})
+
+
+def test_model_keys_of_the_schema_are_the_model_layers():
+    """The [model] keys are validated by the schema for runs and by moyal.models for direct
+    callers (moyal-conductivity, notebooks): both sets must stay the same (the schema adds
+    the solver option degeneracy)."""
+    from moyal.models import MODEL_KEYS
+    from solvers.schema import MODEL
+
+    schema_keys = {key.name for variant in MODEL.variants.values() for key in variant.keys}
+    assert schema_keys - {"degeneracy"} == MODEL_KEYS
