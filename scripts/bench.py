@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import ctypes
+import gc
 import json
 import math
 import os
@@ -60,26 +61,33 @@ COSINE = {"E": [0.01, 0.005],
 
 
 # ---------------------------------------------------------------------------------- cases
-def case_config(mode: str, order: int, grid: str, sizes: tuple, backend: str | None) -> dict:
+def case_config(mode: str, order: int, grid: str, sizes: tuple, backend: str | None,
+                layout: str = "auto") -> dict:
     """Raw config (TOML-like dict) of one benchmark case.
 
-    ``grid`` is ``"k2"`` ((kx, ky), QWZ), ``"xk2"`` ((x, kx, ky), QWZ with a cosine potential)
-    or ``"xk1"`` ((x, kx), Rice-Mele chain with the cosine potential).
+    ``grid`` is ``"k2"`` ((kx, ky), QWZ), ``"xk2"`` ((x, kx, ky), QWZ with a cosine
+    potential), ``"xyk2"`` ((x, y, kx, ky), QWZ with cosine potentials along x and y) or
+    ``"xk1"`` ((x, kx), Rice-Mele chain with the cosine potential); ``layout`` is
+    ``numerics.layout``.
     """
     raw = {"mode": {"kind": mode, "order": order},
            "initial": {"kind": "equilibrium", "mu": 0.5, "temperature": 0.2},
-           "numerics": {"integrator": "auto"}}
+           "numerics": {"integrator": "auto", "layout": layout}}
     if grid == "k2":
         raw["model"] = copy.deepcopy(QWZ)
         raw["fields"] = {"E": [0.01, 0.005]}
         raw["grid"] = {"nk": list(sizes)}
     else:
-        raw["model"] = copy.deepcopy(QWZ) if grid == "xk2" else {"name": "rice_mele"}
+        raw["model"] = copy.deepcopy(QWZ) if grid != "xk1" else {"name": "rice_mele"}
         raw["fields"] = copy.deepcopy(COSINE)
         if grid == "xk1":
             raw["fields"]["E"] = [0.01]
-        raw["grid"] = {**X_AXIS, "nx": sizes[0], "nk": list(sizes[1:])}
+        raw["grid"] = {**X_AXIS, "nx": sizes[0], "nk": list(sizes[1 + (grid == "xyk2"):])}
         raw["initial"].update(kind="packet", x_center=10.0, x_width=3.0)
+        if grid == "xyk2":
+            raw["fields"]["potential"].append({**raw["fields"]["potential"][0], "axis": "y"})
+            raw["grid"].update(y="periodic", y_min=0.0, y_max=20.0, ny=sizes[1])
+            raw["initial"].update(y_center=10.0, y_width=3.0)
     if backend is not None:
         raw["numerics"]["backend"] = backend
     return raw
@@ -103,24 +111,31 @@ def available_backends() -> dict:
 
 
 def kernel_cases(quick: bool) -> list[dict]:
-    """Kernel/step/memory cases: band orders 0-2 and matrix mode on 2D and 3D grids (quick:
-    one band and one matrix case on tiny grids, to exercise the machinery)."""
+    """Kernel/step/memory cases: band orders 0-2 on (kx, ky), on (x, kx, ky) in both layouts
+    and on (x, y, kx, ky), and matrix mode (quick: tiny grids, to exercise the machinery)."""
     if quick:
-        return [{"mode": "band", "order": 1, "grid": "xk2", "sizes": [8, 32, 32]},
-                {"mode": "matrix", "order": 0, "grid": "k2", "sizes": [32, 32]}]
-    k2, xk2, xk1 = (512, 512), (16, 256, 256), (512, 1024)
+        return [{"mode": "band", "order": 1, "grid": "xk2", "sizes": [8, 32, 32],
+                 "layout": "auto"},
+                {"mode": "band", "order": 2, "grid": "xyk2", "sizes": [4, 4, 16, 16],
+                 "layout": "auto"},
+                {"mode": "matrix", "order": 0, "grid": "k2", "sizes": [32, 32],
+                 "layout": "auto"}]
+    k2, xk2, xyk2, xk1 = (512, 512), (16, 256, 256), (16, 16, 64, 64), (512, 1024)
     cases = []
     for order in (0, 1, 2):
-        cases.append(("band", order, "k2", k2))
-        cases.append(("band", order, "xk2", xk2))
-    cases.append(("matrix", 0, "k2", k2))
-    cases.append(("matrix", 0, "xk1", xk1))
-    return [{"mode": m, "order": o, "grid": g, "sizes": list(s)} for m, o, g, s in cases]
+        cases.append(("band", order, "k2", k2, "auto"))
+        cases.append(("band", order, "xk2", xk2, "k_distributed"))
+        cases.append(("band", order, "xk2", xk2, "real_space"))
+        cases.append(("band", order, "xyk2", xyk2, "auto"))
+    cases.append(("matrix", 0, "k2", k2, "auto"))
+    cases.append(("matrix", 0, "xk1", xk1, "auto"))
+    return [{"mode": m, "order": o, "grid": g, "sizes": list(s), "layout": lay}
+            for m, o, g, s, lay in cases]
 
 
 def scaling_case(quick: bool) -> dict:
     """Band mode order 1 on (x, kx, ky) = 64 x 256 x 256 (4.19M cells)."""
-    return {"mode": "band", "order": 1, "grid": "xk2",
+    return {"mode": "band", "order": 1, "grid": "xk2", "layout": "auto",
             "sizes": [8, 32, 32] if quick else [64, 256, 256]}
 
 
@@ -146,6 +161,18 @@ def profile_top(profiler, count: int = 15) -> list[dict]:
             for (file, line, name), v in rows]
 
 
+def tiny_grid(raw: dict) -> dict:
+    """``raw`` with at most 8 cells along every axis of [grid] (the refinement keys kept)."""
+    raw = copy.deepcopy(raw)
+    grid = raw.setdefault("grid", {})
+    for key in ("nx", "ny"):
+        if key in grid:
+            grid[key] = min(grid[key], 8)
+    if "nk" in grid:
+        grid["nk"] = [min(n, 8) for n in grid["nk"]]
+    return raw
+
+
 def worker(case: dict) -> dict | None:
     """Measure one case on COMM_WORLD; returns the result on rank 0 (None elsewhere).
 
@@ -168,6 +195,11 @@ def worker(case: dict) -> dict | None:
     comm = PETSc.COMM_WORLD
     mpi = comm.tompi4py()
     cfg = cfgmod.from_dict(case["config"])
+    # The same setup on a tiny grid first: imports, the model's lambdified functions, the
+    # generated modules and PETSc's first objects are paid before the baseline, so the
+    # growth below is what scales with the grid (per cell-dof), not a fixed cost.
+    make_problem(cfgmod.from_dict(tiny_grid(case["config"])), comm)
+    gc.collect()
     baseline = vm_hwm_bytes()
     t0 = time.perf_counter()
     problem = make_problem(cfg, comm)
@@ -252,18 +284,21 @@ def rhs_per_step(ts_type: str, integrator: str) -> int | None:
 def minimal_bytes(problem) -> dict:
     """Minimal memory traffic per cell-dof update of the rate evaluation (the byte model).
 
-    Read f and write the rate: 16 bytes. Band mode adds the k-only band tables its kernels
-    read (``operator.tables`` entries named by kernels along a grid axis), 8 bytes per table
-    per k cell per band, amortised over the x cells that share them; matrix mode adds the
-    per-k tables of its x advection amortised over x and the N*N unknowns (see below).
-    Everything else (potential per x, cell widths) is O(1/n) of an axis and left out.
+    Read f and write the rate: 16 bytes. Band mode adds the k-only band tables the live
+    kernels along a grid axis read (:class:`solvers.coefficients.BandCoefficients`: the
+    tables each kernel depends on once vanishing potential derivatives are taken out),
+    8 bytes per table per k cell per band, amortised over the real-space cells that share
+    them; matrix mode adds the per-k tables of its x advection amortised over x and the N*N
+    unknowns (see below). Everything else (potential per x, cell widths) is O(1/n) of an
+    axis and left out.
     """
     grid = problem.grid
-    nx = grid.sizes[0] if grid.has_x else 1
+    nx = int(np.prod([grid.sizes[i] for i in grid.x_axes])) if grid.has_x else 1
     axis_names = set(grid.names)
     if problem.mode == "band":
-        used = {a.name for kern in problem.operator.kernels if kern.direction in axis_names
-                for a in kern.arguments if a.is_band_table}
+        coefficients = problem.coefficients
+        used = {name for kern in coefficients.kernels if kern.direction in axis_names
+                for name in coefficients.uses[kern.name] if name in coefficients.tables}
         table_bytes = 8.0 * len(used) / nx
         return {"f_and_rate": 16.0, "tables": table_bytes, "total": 16.0 + table_bytes,
                 "tables_read": sorted(used)}
@@ -450,7 +485,8 @@ def checked_case(spec: dict, override: str | None, **options) -> dict:
     from solvers import config as cfgmod
     from solvers import preflight
 
-    raw = case_config(spec["mode"], spec["order"], spec["grid"], spec["sizes"], override)
+    raw = case_config(spec["mode"], spec["order"], spec["grid"], spec["sizes"], override,
+                      spec.get("layout", "auto"))
     try:
         preflight.check_setup(cfgmod.from_dict(raw))
     except cfgmod.ConfigError as err:
@@ -465,8 +501,10 @@ def measure(case: dict, ranks: int | None, scratch: Path, log) -> dict:
 
 def label(case: dict) -> str:
     mode = f"band order {case['order']}" if case["mode"] == "band" else "matrix"
-    axes = {"k2": "(kx,ky)", "xk2": "(x,kx,ky)", "xk1": "(x,kx)"}[case["grid"]]
-    return f"{mode} {axes} {'x'.join(map(str, case['sizes']))}"
+    axes = {"k2": "(kx,ky)", "xk2": "(x,kx,ky)", "xyk2": "(x,y,kx,ky)",
+            "xk1": "(x,kx)"}[case["grid"]]
+    layout = f" [{case['layout']}]" if case.get("layout", "auto") != "auto" else ""
+    return f"{mode} {axes} {'x'.join(map(str, case['sizes']))}{layout}"
 
 
 def bench(out: Path, quick: bool, wannierberri: bool, log=sys.stderr) -> dict:
@@ -755,8 +793,17 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["worker"], ["triad"]):
         case = json.loads(Path(argv[1]).read_text())
-        measured = worker(case) if argv[0] == "worker" else \
-            parallel_triad(case["n"], case["repeats"])
+        try:
+            measured = worker(case) if argv[0] == "worker" else \
+                parallel_triad(case["n"], case["repeats"])
+        except Exception:  # noqa: BLE001 - reported, then every rank is stopped
+            import traceback
+
+            from mpi4py import MPI
+
+            traceback.print_exc()
+            sys.stderr.flush()
+            MPI.COMM_WORLD.Abort(1)  # the other ranks would wait in a collective forever
         if measured is not None:
             Path(argv[2]).write_text(json.dumps(measured, default=float))
         return 0
