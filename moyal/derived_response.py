@@ -423,7 +423,7 @@ def travelling_wave_response(symbols: ResponseSymbols, order: int = 2) -> Travel
     return TravellingWaveResponse(uniform, gradient, w)
 
 
-def seed002_gradient_kernel(symbols: ResponseSymbols, i, j, l, omega):
+def balents_gradient_kernel(symbols: ResponseSymbols, i, j, l, omega):
     """The sigma^(1,1)_ijl of Balents' talk without its undefined M term, e = hbar = 1, T = -Gq.
 
     L. Balents, "Quantum kinetics, non-linear response, and band geometry" (talk, KITP /
@@ -511,10 +511,10 @@ def report() -> str:
     lines.append("")
     for i, j, l in ((0, 0, 0), (0, 1, 1), (0, 0, 1)):
         derived = _unit_hbar(wave.gradient[i][j][l], symbols)
-        seed = seed002_gradient_kernel(symbols, i, j, l, omega)
+        talk = balents_gradient_kernel(symbols, i, j, l, omega)
         lines.append(f"- sigma^(1,1)_{_label(symbols, i, j, l)}(w) derived: `{derived}`")
         lines.append(f"  - minus Balents' talk (without M, T = -Gq): "
-                     f"`{sp.simplify(sp.expand(derived - seed))}`")
+                     f"`{sp.simplify(sp.expand(derived - talk))}`")
     return "\n".join(lines) + "\n"
 
 

@@ -36,7 +36,7 @@ import numpy as np
 from .models import Model
 
 __all__ = ["GeometryError", "KGrid", "BandGeometry", "k_grid", "band_geometry",
-           "nonadiabatic_metric", "seed002_T", "DEFAULT_DEGENERACY_TOL"]
+           "nonadiabatic_metric", "balents_T", "DEFAULT_DEGENERACY_TOL"]
 
 DEFAULT_DEGENERACY_TOL = 1e-6
 
@@ -150,7 +150,7 @@ def nonadiabatic_metric(geometry: BandGeometry) -> np.ndarray:
     return -geometry.band_normalised_metric
 
 
-def seed002_T(geometry: BandGeometry) -> np.ndarray:
+def balents_T(geometry: BandGeometry) -> np.ndarray:
     """The band-normalised metric of Balents' talk
     T_n^{mu nu} = -sum_m [<d_mu u_n|u_m><u_m|d_nu u_n> + (mu <-> nu)] / (eps_n - eps_m).
 

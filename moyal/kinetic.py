@@ -3,7 +3,7 @@
 The Poisson bivector is read from ``space.bivector`` (:mod:`moyal.phase_space`).  Terms
 derived from the star product (matrix mode, the scalar Wigner equation,
 :func:`wigner_band_terms`) hold for any constant bivector, so a uniform magnetic field
-is a parameter of the space; the band-geometry template (:func:`seed002_template`, band
+is a parameter of the space; the band-geometry template (:func:`balents_template`, band
 mode beyond order 0) was derived for the canonical structure and refuses any other.
 
 Matrix mode
@@ -214,7 +214,7 @@ class FluxTerm:
     order : int
         Order in hbar (0 Boltzmann, 1 Berry curvature, 2 metric and Moyal).
     origin : str
-        "wigner" (derived from the scalar Wigner expansion) or "seed002" (template).
+        "wigner" (derived from the scalar Wigner expansion) or "balents_template" (the geometric template of Balents' talk).
     """
 
     direction: int
@@ -342,7 +342,7 @@ def wigner_band_terms(space: PhaseSpace, fields: BandFields, hbar_order: int = 2
                                 for (inner, order), c in sources.items() if c != 0)
 
 
-def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool = True) -> tuple:
+def balents_template(space: PhaseSpace, fields: BandFields, convert_signs: bool = True) -> tuple:
     """All terms of Eq. (3.29) of Balents' talk as flux terms, e = 1, hbar^order restored.
 
     Eq. (3.29) (sums over repeated i, j, l; V_j = d_xj V):
@@ -393,7 +393,7 @@ def seed002_template(space: PhaseSpace, fields: BandFields, convert_signs: bool 
         return tuple(sum(1 for i in indices if i == j) for j in range(2 * d))
 
     def term(direction, coefficient, order, outer=zero, inner=zero):
-        return FluxTerm(direction, sp.expand(coefficient), outer, inner, order, "seed002")
+        return FluxTerm(direction, sp.expand(coefficient), outer, inner, order, "balents_template")
 
     terms = []
     for i in range(d):
@@ -475,7 +475,7 @@ def band_mode_terms(space: PhaseSpace, fields: BandFields, order: int = 2) -> tu
     derived, sources = wigner_band_terms(space, fields, hbar_order=order)
     if sources:
         raise ValueError(f"separable band mode left non-conservative sources: {sources}")
-    geometric = [t for t in seed002_template(space, fields) if _is_geometric(t, fields)] \
+    geometric = [t for t in balents_template(space, fields) if _is_geometric(t, fields)] \
         if order >= 1 else []
     terms = [t for t in list(derived) + geometric if t.order <= order]
     return tuple(sorted(terms, key=lambda t: (t.order, t.direction, t.outer, t.inner,

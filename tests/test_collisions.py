@@ -1,4 +1,4 @@
-"""Relaxation-time collision operators (physics.md section 6) against exact results."""
+"""Relaxation-time collision operators (docs/equations.md) against exact results."""
 
 import numpy as np
 import pytest

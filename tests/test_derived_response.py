@@ -1,4 +1,4 @@
-"""Acceptance item 4: response formulas derived from band mode (physics.md section 7)."""
+"""Response formulas derived from band mode (docs/formulas.md)."""
 import pytest
 import sympy as sp
 

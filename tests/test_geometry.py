@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from moyal.geometry import GeometryError, band_geometry, k_grid, nonadiabatic_metric, \
-    seed002_T
+from moyal.geometry import GeometryError, balents_T, band_geometry, k_grid, \
+    nonadiabatic_metric
 from moyal.models import get_model
 
 RNG = np.random.default_rng(11)
@@ -112,7 +112,7 @@ def test_chern_number_from_berry_curvature_matches_link_variables(name, params, 
         assert abs(round(from_links)) == 1
 
 
-def _seed_formula_by_finite_differences(model, k):
+def _printed_formula_by_finite_differences(model, k):
     """A^i_nm = i <u_n|d_i u_m> from finite differences of gauge-fixed eigenvectors (the
     phase of each eigenvector is fixed by making its first component real positive)."""
     def vectors(q):
@@ -127,12 +127,12 @@ def _seed_formula_by_finite_differences(model, k):
 
 
 def test_gq_T_and_nonadiabatic_metric_sign_relations():
-    """physics.md section 4: T(seed 002) = -Gq and G(seed 000) = -Gq, each evaluated from its
+    """docs/geometry.md: Balents' T = -Gq and Ren's G = -Gq, each evaluated from its
     own printed formula with eigenvector finite differences; G is positive for band 0."""
     model = get_model("qwz", m=-1.2, g=0.3)
     k = RNG.uniform(-np.pi, np.pi, (2, 6))
     geo = band_geometry(model, k)
-    u, du, eps = _seed_formula_by_finite_differences(model, k)
+    u, du, eps = _printed_formula_by_finite_differences(model, k)
     uh = np.conj(np.swapaxes(u, -1, -2))
     # <u_m | d_a u_n> as a matrix [m, n]
     overlap = [uh @ d for d in du]
@@ -140,26 +140,26 @@ def test_gq_T_and_nonadiabatic_metric_sign_relations():
         m = 1 - n
         for a in range(2):
             for b in range(2):
-                # seed 002: T = -sum_m [<d_a n|m><m|d_b n> + (a<->b)] / (eps_n - eps_m)
-                t_seed = -np.real(np.conj(overlap[a][:, m, n]) * overlap[b][:, m, n]
+                # Balents' talk: T = -sum_m [<d_a n|m><m|d_b n> + (a<->b)] / (eps_n - eps_m)
+                t_talk = -np.real(np.conj(overlap[a][:, m, n]) * overlap[b][:, m, n]
                                   + np.conj(overlap[b][:, m, n]) * overlap[a][:, m, n]) \
                     / (eps[:, n] - eps[:, m])
-                # seed 000: G = 2 Re A^a_nm A^b_mn / (eps_m - eps_n), A^a_nm = i <n|d_a m>
+                # Ren: G = 2 Re A^a_nm A^b_mn / (eps_m - eps_n), A^a_nm = i <n|d_a m>
                 a_nm = 1j * overlap[a][:, n, m]
                 a_mn = 1j * overlap[b][:, m, n]
-                g_seed = 2 * np.real(a_nm * a_mn) / (eps[:, m] - eps[:, n])
-                np.testing.assert_allclose(seed002_T(geo)[a, b, :, n], t_seed, atol=1e-7)
-                np.testing.assert_allclose(nonadiabatic_metric(geo)[a, b, :, n], g_seed,
+                g_ren = 2 * np.real(a_nm * a_mn) / (eps[:, m] - eps[:, n])
+                np.testing.assert_allclose(balents_T(geo)[a, b, :, n], t_talk, atol=1e-7)
+                np.testing.assert_allclose(nonadiabatic_metric(geo)[a, b, :, n], g_ren,
                                            atol=1e-7)
-                np.testing.assert_allclose(geo.band_normalised_metric[a, b, :, n], -t_seed,
+                np.testing.assert_allclose(geo.band_normalised_metric[a, b, :, n], -t_talk,
                                            atol=1e-7)
     lowest = np.moveaxis(nonadiabatic_metric(geo)[..., 0], -1, 0)
     assert np.all(np.linalg.eigvalsh(lowest) > 0)
 
 
 def test_flat_band_nonadiabatic_metric_is_quantum_metric_over_gap():
-    """Seed 002 flat bands (+-t, degenerate pairs): Gq = 2 g / (eps_n - eps_m) = -g / t for
-    the lower pair, so seed 000's metric is g / t > 0 (flat-band effective mass)."""
+    """Flat bands of Balents' talk (+-t, degenerate pairs): Gq = 2 g / (eps_n - eps_m) = -g / t
+    for the lower pair, so Ren's metric is g / t > 0 (flat-band effective mass)."""
     model = get_model("flatband002")
     grid = k_grid(model, (16, 16))
     geo = band_geometry(model, grid)

@@ -1,9 +1,9 @@
-"""Acceptance items 2 and 3: matrix mode and band mode (physics.md sections 3 and 5)."""
+"""Matrix mode and band mode derived from the star product (docs/symbolic.md, docs/equations.md)."""
 import sympy as sp
 
 from moyal.kinetic import (ANTICOMMUTATOR, COMMUTATOR, SCALAR, MatrixTerm, apply_flux_terms,
-                           apply_matrix_terms, band_fields, band_mode_terms, matrix_mode_terms,
-                           scalar_wigner_terms, seed002_template, separable_matrix_mode_terms,
+                           apply_matrix_terms, balents_template, band_fields, band_mode_terms,
+                           matrix_mode_terms, scalar_wigner_terms, separable_matrix_mode_terms,
                            wigner_band_terms)
 from moyal.star import phase_space, star
 
@@ -15,7 +15,7 @@ def function_matrix(name, *args):
     return sp.Matrix(2, 2, lambda i, j: sp.Function(f"{name}{i}{j}")(*args))
 
 
-def test_separable_matrix_mode_reproduces_physics_md_term_by_term():
+def test_separable_matrix_mode_reproduces_the_stated_equation_term_by_term():
     """d_t F = -(i/hbar)[H0,F] - 1/2{H0',F_x} + (i hbar/8)[H0'',F_xx] + (hbar^2/48){H0''',F_xxx}
     + U' F_k - (hbar^2/24) U''' F_kkk."""
     expected = {
@@ -86,19 +86,19 @@ def test_band_mode_orders_are_nested():
     assert {t.order for t in orders[2]} == {0, 1, 2}
 
 
-def test_seed002_non_geometric_terms_agree_with_derivation():
+def test_balents_template_non_geometric_terms_agree_with_derivation():
     """Every geometry-free coefficient of Eq. (3.29) is a claim checked against the Wigner terms."""
     space = phase_space(2)
     fields = band_fields(space)
     f = sp.Function("f")(*space.coordinates, space.t)
-    template = _without_geometry(apply_flux_terms(seed002_template(space, fields), f, space), fields)
+    template = _without_geometry(apply_flux_terms(balents_template(space, fields), f, space), fields)
     derived, sources = wigner_band_terms(space, fields, 2)
     assert sources == ()
     assert sp.expand(template - apply_flux_terms(derived, f, space)) == 0
 
 
-def test_anomalous_velocity_sign_after_seed002_conversion():
-    """Order 1: dx_i/dt = v_i - Omega^{ij} dk_j/dt with dk/dt = -E = grad V (physics.md sec. 1)."""
+def test_anomalous_velocity_sign_after_balents_template_conversion():
+    """Order 1: dx_i/dt = v_i - Omega^{ij} dk_j/dt with dk/dt = -E = grad V (docs/equations.md)."""
     space = phase_space(2)
     fields = band_fields(space)
     order1 = [t for t in band_mode_terms(space, fields, 1) if t.order == 1]
@@ -107,6 +107,6 @@ def test_anomalous_velocity_sign_after_seed002_conversion():
         velocity = sum(t.coefficient for t in order1 if t.direction == i)
         expected = -space.hbar * sum(omega[i, j] * sp.diff(v_pot, space.x[j]) for j in range(2))
         assert sp.expand(velocity - expected) == 0
-    unconverted = seed002_template(space, fields, convert_signs=False)
-    converted = seed002_template(space, fields)
+    unconverted = balents_template(space, fields, convert_signs=False)
+    converted = balents_template(space, fields)
     assert set(unconverted) != set(converted)

@@ -12,8 +12,8 @@ import pytest
 import sympy as sp
 
 from moyal import codegen
-from moyal.kinetic import (apply_flux_terms, apply_matrix_terms, band_fields, band_mode_terms,
-                           matrix_mode_terms, scalar_wigner_terms, seed002_template,
+from moyal.kinetic import (apply_flux_terms, apply_matrix_terms, balents_template, band_fields,
+                           band_mode_terms, matrix_mode_terms, scalar_wigner_terms,
                            wigner_band_terms)
 from moyal.phase_space import Bivector, PhaseSpace, phase_space
 from moyal.star import (moyal_bracket, plane_wave_star, poisson_bracket, star, star_commutator,
@@ -258,7 +258,7 @@ def test_time_dependent_uniform_field_is_still_constant_in_phase_space():
 
 def test_band_geometry_terms_refuse_a_magnetic_bivector():
     fields = band_fields(MAGNETIC)
-    for call in (lambda: seed002_template(MAGNETIC, fields),
+    for call in (lambda: balents_template(MAGNETIC, fields),
                  lambda: band_mode_terms(MAGNETIC, fields, 1),
                  lambda: band_mode_terms(MAGNETIC, fields, 2)):
         with pytest.raises(ValueError, match="canonical Poisson bivector only"):

@@ -116,7 +116,7 @@ def _toy(t, n=200, half_width=0.8):
 
 
 def test_toy003_quantum_metric_hall_response_needs_the_symmetry_breaking_t():
-    """Seed 003 Sec. 6: sigma^qm_xyy = 0 at t = 0, non-zero at t/v = 0.5, 0.9; the Berry
+    """Qiang et al. Sec. 6: sigma^qm_xyy = 0 at t = 0, non-zero at t/v = 0.5, 0.9; the Berry
     curvature terms (AHE, BCD) vanish by PT symmetry for every t."""
     mu = [0.15, 0.25, 0.35]
     quantities = ["ahe", "bcd", "qm_wpd", "qm_lka", "qm_qk"]
@@ -129,7 +129,7 @@ def test_toy003_quantum_metric_hall_response_needs_the_symmetry_breaking_t():
     for q in ("qm_wpd", "qm_lka", "qm_qk"):
         np.testing.assert_allclose(values[0.0][q], 0, atol=1e-12)
         assert np.all(np.abs(values[0.5][q][:, 0, 1, 1]) > 0.05)
-        # Larger deformation, larger response (seed 003 Fig. 2c).
+        # Larger deformation, larger response (Qiang et al. Fig. 2c).
         assert np.all(np.abs(values[0.9][q][:, 0, 1, 1]) > np.abs(values[0.5][q][:, 0, 1, 1]))
 
 

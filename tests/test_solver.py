@@ -1,4 +1,4 @@
-"""Band-mode solver against exact solutions (physics.md section 8), serial.
+"""Band-mode solver against exact solutions (docs/solver.md), serial.
 
 Each test names the physics it checks and compares with an analytic result; where a
 discretisation is involved the observed order of convergence is asserted.

@@ -1,4 +1,4 @@
-"""Acceptance item 1: the Moyal star product (physics.md section 2)."""
+"""The Moyal star product (docs/symbolic.md)."""
 import random
 
 import pytest
@@ -98,7 +98,7 @@ def test_shift_forms_agree_with_truncated_series(side):
 
 
 def test_shift_form_exact_for_lattice_hopping_and_cosine_potential():
-    # exp(i k a) * F(x, k) = exp(i k a) F(x + hbar a/2, k) (physics.md section 2)
+    # exp(i k a) * F(x, k) = exp(i k a) F(x + hbar a/2, k) (docs/symbolic.md)
     a = sp.Symbol("a", positive=True)
     f = sp.Function("F")(X, K)
     result = plane_wave_star([a], [0], f, SPACE, "left")

@@ -72,7 +72,7 @@ TOLERANCE_FULL = (2e-4, 2e-3)
 ORDER_TOLERANCE = 0.3
 TIME_TOLERANCE = 1e-4
 #: relative distance above which the printed sigma11 of Balents' talk counts as not reproduced
-SEED_GAP = 0.05
+TALK_GAP = 0.05
 
 
 # ------------------------------------------------------------------------------------------
@@ -162,14 +162,14 @@ def _kernels(order: int) -> dict:
     import sympy as sp
 
     from moyal.codegen import band_field_catalogue, field_refs, lower
-    from moyal.derived_response import (response_symbols, seed002_gradient_kernel,
+    from moyal.derived_response import (balents_gradient_kernel, response_symbols,
                                         travelling_wave_response)
 
     symbols = response_symbols(1)
     wave = travelling_wave_response(symbols, order)
     hbar = symbols.space.hbar
     expressions = {"sigma10": wave.uniform[0][0], "sigma11": wave.gradient[0][0][0],
-                   "seed002": seed002_gradient_kernel(symbols, 0, 0, 0, wave.omega)}
+                   "balents_talk": balents_gradient_kernel(symbols, 0, 0, 0, wave.omega)}
     catalogue = band_field_catalogue(symbols.space, symbols.fields)
     kernels = {}
     for name, expression in expressions.items():
@@ -257,8 +257,8 @@ def _checks(result, reference, boltzmann, boltzmann_reference, tolerance, label)
         + rows("sigma11 order 2 - order 0 vs derived geometric part", geometric,
                result["sigma11"] - boltzmann["sigma11"], 2 * tol11,
                "quantum-metric terms of band mode")
-        + rows("sigma11 order 2 vs Balents' talk printed (no M term)", reference["seed002"],
-               result["sigma11"], SEED_GAP, "band mode must not reproduce it", kind="differ"))
+        + rows("sigma11 order 2 vs Balents' talk printed (no M term)", reference["balents_talk"],
+               result["sigma11"], TALK_GAP, "band mode must not reproduce it", kind="differ"))
 
 
 def _relative(a: complex, b: complex) -> float:
@@ -274,7 +274,7 @@ def run(ctx) -> list:
     reference, boltzmann_reference = predictions(nk, 2), predictions(nk, 0)
     ctx.log(f"  ({nx}, {nk}, {q0}): sigma10 = {result['sigma10']:.6f}, sigma11 = "
             f"{result['sigma11']:.6f} (derived {reference['sigma11']:.6f}, Balents' talk "
-            f"{reference['seed002']:.6f}); order 0 sigma11 = {boltzmann['sigma11']:.6f} "
+            f"{reference['balents_talk']:.6f}); order 0 sigma11 = {boltzmann['sigma11']:.6f} "
             f"(derived {boltzmann_reference['sigma11']:.6f}); "
             f"{result['seconds'] + boltzmann['seconds']:.0f} s")
     tolerance = TOLERANCE_FULL if ctx.full else TOLERANCE_FAST
@@ -355,7 +355,7 @@ def _plots(ctx, results, studies, errors, reference):
     line = np.linspace(1.1 * q.min(), 1.1 * q.max(), 200)
     half = line[line >= 0]
     forms = (("derived sigma10 + i q sigma11", reference["sigma11"], "-"),
-             ("Balents' talk printed sigma11 (no M)", reference["seed002"], "--"))
+             ("Balents' talk printed sigma11 (no M)", reference["balents_talk"], "--"))
     figure, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     for column, (part, name) in enumerate(((np.real, "Re"), (np.imag, "Im"))):
         top, bottom = axes[0, column], axes[1, column]
