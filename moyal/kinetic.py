@@ -214,7 +214,8 @@ class FluxTerm:
     order : int
         Order in hbar (0 Boltzmann, 1 Berry curvature, 2 metric and Moyal).
     origin : str
-        "wigner" (derived from the scalar Wigner expansion) or "balents_template" (the geometric template of Balents' talk).
+        "wigner" (derived from the scalar Wigner expansion) or "balents_template" (the
+        geometric template of Balents' talk).
     """
 
     direction: int

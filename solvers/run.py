@@ -21,6 +21,7 @@ printed next to the k-space formulas for the same model, mu, T and tau.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -72,6 +73,13 @@ def parse_and_load(argv: list[str]):
     """Split arguments, load and validate the config, check the output paths (no compute)."""
     path, overrides, petsc_args = split_args(argv)
     cfg = cfgmod.load(path, overrides)
+    return cfg, prepare(cfg), petsc_args
+
+
+def prepare(cfg: cfgmod.Config) -> dict:
+    """The checks of a loaded config before any compute and before any file is touched
+    (:func:`solvers.preflight.check`, then the outputs: a new run replaces none, a restart
+    has its checkpoints); returns :func:`output_paths`. Raises ConfigError."""
     preflight.check(cfg)  # model, potential, C kernel; size, memory, steps, collapsed cells
     paths = output_paths(cfg)
     files = [p for _, p in paths["runs"]] + ([paths["response"]] if paths["response"] else [])
@@ -91,7 +99,7 @@ def parse_and_load(argv: list[str]):
                     f"{str(checkpoint_path(out))!r}; expected both (or neither)")
     else:
         refuse_existing(cfg, files)
-    return cfg, paths, petsc_args
+    return paths
 
 
 def refuse_existing(cfg: cfgmod.Config, files: list[Path]):
@@ -558,6 +566,65 @@ def run_all(cfg, paths, comm, petsc_args=(), stream=sys.stdout):
     return summaries, response
 
 
+def execute(cfg: cfgmod.Config, paths: dict, comm, petsc_args=(), stream=sys.stdout):
+    """Run a config checked by :func:`prepare` in this process: take its outputs
+    (:class:`OutputClaim`), start PETSc with ``petsc_args`` (:func:`petsc_session`) and run
+    every simulation (:func:`run_all`) on ``comm`` (mpi4py); returns ``(summaries,
+    response)``. The command line and :func:`solvers.api.run` both run through here.
+
+    The output locks are released on return and on every error. A failure raised on some
+    ranks only (not ``solvers.output.is_collective``) releases them on the failing rank,
+    since the caller then ends every rank (:func:`report_failure`).
+    """
+    from solvers.output import is_collective
+
+    claim = OutputClaim(cfg, paths, comm).take()
+    try:
+        with petsc_session(petsc_args) as PETSc:
+            return run_all(cfg, paths, PETSc.Comm(comm), petsc_args, stream)
+    except cfgmod.ConfigError:
+        claim.release(failed=True)
+        raise
+    except Exception as err:
+        if comm.Get_size() > 1 and not is_collective(err):
+            claim.release()
+        raise
+    finally:
+        if comm.Get_rank() == 0:  # rank 0 may still be writing after the others
+            claim.release()
+
+
+@contextlib.contextmanager
+def petsc_session(petsc_args=()):
+    """petsc4py's PETSc module with the options ``petsc_args`` in force.
+
+    The first run of a process initialises PETSc with them (some, e.g. ``-log_view``, act
+    only there); a later run in the same process (the Python API) inserts them into the
+    options database and restores the database when it ends.
+    """
+    import petsc4py
+
+    started = "petsc4py.PETSc" in sys.modules
+    program = sys.argv[0] if sys.argv and not sys.argv[0].startswith("-") else "moyal-run"
+    petsc4py.init([program] + list(petsc_args))  # not "-c" (python -c) as an option
+    from petsc4py import PETSc
+
+    if not (started and petsc_args):
+        yield PETSc
+        return
+    options = PETSc.Options()
+    before = options.getAll()
+    options.insertString(" ".join(petsc_args))
+    try:
+        yield PETSc
+    finally:
+        for name, value in options.getAll().items():
+            if name not in before:
+                options.delValue(name)
+            elif value != before[name]:
+                options.setValue(name, before[name])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["-h"], ["--help"]):
@@ -572,27 +639,16 @@ def main(argv: list[str] | None = None) -> int:
 
     world = MPI.COMM_WORLD
     rank = world.Get_rank()
-    cfg = claim = None
+    cfg = None
     try:
         cfg, paths, petsc_args = parse_and_load(argv)
-        claim = OutputClaim(cfg, paths, world).take()
-        import petsc4py
-
-        petsc4py.init([sys.argv[0]] + petsc_args)
-        from petsc4py import PETSc
-
-        summaries, response = run_all(cfg, paths, PETSc.COMM_WORLD, petsc_args)
+        summaries, response = execute(cfg, paths, world, petsc_args)
     except cfgmod.ConfigError as err:
-        if claim is not None:
-            claim.release(failed=True)
         if rank == 0:
             print(f"moyal-run: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # noqa: BLE001 -- one line and a log file instead of a traceback
-        return report_failure(err, cfg, world, claim)
-    finally:
-        if claim is not None and rank == 0:  # rank 0 may still be writing after the others
-            claim.release()
+        return report_failure(err, cfg, world)
     if rank == 0:
         for s in summaries:
             print(f"wrote {s['path']}: t = {s['t']:.6g} hbar/{cfg.units.energy} in {s['steps']} "
@@ -623,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report_failure(err: Exception, cfg: cfgmod.Config | None, comm, claim=None) -> int:
+def report_failure(err: Exception, cfg: cfgmod.Config | None, comm) -> int:
     """Exit code 1 for an unexpected failure: one line on stderr naming it, the traceback in
     ``<output_dir>/<name>.error.log``.
 
@@ -639,8 +695,6 @@ def report_failure(err: Exception, cfg: cfgmod.Config | None, comm, claim=None) 
     where = write_error_log(err, cfg, comm)
     print(f"moyal-run: failed: {describe(err)}; {where}", file=sys.stderr, flush=True)
     if not shared:
-        if claim is not None:
-            claim.release()
         comm.Abort(EXIT_FAILED)
     return EXIT_FAILED
 

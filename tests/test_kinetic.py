@@ -91,7 +91,8 @@ def test_balents_template_non_geometric_terms_agree_with_derivation():
     space = phase_space(2)
     fields = band_fields(space)
     f = sp.Function("f")(*space.coordinates, space.t)
-    template = _without_geometry(apply_flux_terms(balents_template(space, fields), f, space), fields)
+    template = _without_geometry(apply_flux_terms(balents_template(space, fields), f, space),
+                                 fields)
     derived, sources = wigner_band_terms(space, fields, 2)
     assert sources == ()
     assert sp.expand(template - apply_flux_terms(derived, f, space)) == 0
@@ -110,3 +111,45 @@ def test_anomalous_velocity_sign_after_balents_template_conversion():
     unconverted = balents_template(space, fields, convert_signs=False)
     converted = balents_template(space, fields)
     assert set(unconverted) != set(converted)
+
+
+def _documented_band_mode_rate(space, fields, f):
+    """d_t f = -d_xi J^xi - d_ki J^ki with the fluxes exactly as docs/equations.md writes
+    them (section 1, index form, order 2), transcribed independently of the kernels."""
+    x, k, t, hbar, dims = space.x, space.k, space.t, space.hbar, range(space.dimension)
+    eps, potential = fields.energy, fields.potential
+    omega, g, gq = fields.berry_curvature, fields.quantum_metric, fields.band_normalised_metric
+    v = [sp.diff(eps, kj) for kj in k]
+
+    def dv(*indices):
+        return sp.diff(potential, *(x[n] for n in indices))
+
+    rate = sp.S.Zero
+    for i in dims:
+        flux_x = v[i] * f - hbar * sum(omega[i, j] * dv(j) for j in dims) * f
+        flux_x -= hbar ** 2 * f * sum(gq[i, j] * sp.diff(dv(j), t) for j in dims)
+        flux_x -= hbar ** 2 * f * sum((sp.diff(gq[i, l], k[j]) - sp.diff(gq[j, l], k[i]) / 2)
+                                      * dv(j) * dv(l) for j in dims for l in dims)
+        flux_x -= hbar ** 2 * f * sum((v[j] * gq[i, l] + sp.diff(g[j, l], k[i]) / 2) * dv(j, l)
+                                      for j in dims for l in dims)
+        flux_x -= hbar ** 2 / 2 * sum(sp.diff(sum(sp.diff(g[i, l], k[j]) * dv(j) for j in dims)
+                                              * f, x[l]) for l in dims)
+        flux_x -= hbar ** 2 / 24 * sum(sp.diff(eps, k[i], k[j], k[l]) * sp.diff(f, x[j], x[l])
+                                       for j in dims for l in dims)
+        flux_k = dv(i) * f + hbar ** 2 * sum(sp.diff(sum(g[j, l] * dv(i, l) for l in dims) * f,
+                                                     x[j]) for j in dims)
+        flux_k -= hbar ** 2 / 24 * sum(dv(i, j, l) * sp.diff(f, k[j], k[l])
+                                       for j in dims for l in dims)
+        rate -= sp.diff(flux_x, x[i]) + sp.diff(flux_k, k[i])
+    return sp.expand(rate)
+
+
+def test_documented_band_mode_equation_is_the_one_derived():
+    """docs/equations.md section 1 states the flux the solver integrates; the kernels are
+    generated from band_mode_terms, so the two must have the same divergence (1D and 2D)."""
+    for dimension in (1, 2):
+        space = phase_space(dimension)
+        fields = band_fields(space)
+        f = sp.Function("f")(*space.coordinates, space.t)
+        derived = apply_flux_terms(band_mode_terms(space, fields, 2), f, space)
+        assert sp.expand(_documented_band_mode_rate(space, fields, f) - derived) == 0
