@@ -6,6 +6,8 @@ Layout of the main file ``<stem>.h5``::
     /tasks/<name>      (n_writes, dof, n_0, ...)  phase-space task (cell averages)
                        (n_writes, *shape)         global task (e.g. density(x), current)
     /grid/<axis>, /grid/<axis>_edges              cell centres and edges per phase-space axis
+    /model/<name>      constant arrays of the model on the grid (band energies, ...), with
+                       attributes ``units`` and ``dims`` (JSON list of dimension names)
     root attributes: config (JSON), units (JSON), version, git_hash, petsc_options, ranks,
                      mode ("gathered" | "per_rank"), axes (JSON list of axis names)
 
@@ -491,10 +493,16 @@ class Writer:
     resume : int, optional
         Reopen existing output, keep the writes with iteration <= ``resume`` (the caller
         continues with later iterations) and continue the write numbering.
+    constants : dict, optional
+        ``name -> (block, dims, units, attrs)``: arrays written once to ``/model/<name>`` of
+        a new main file (not on resume). ``dims`` names the array's dimensions; the trailing
+        ones that are phase-space axes hold this rank's owned cells of those axes, the
+        leading ones (e.g. ``"band"``) are whole. The blocks are assembled on rank 0.
     """
 
     def __init__(self, path, grid, tasks: dict, config, units: dict, petsc_options: str,
-                 mode: str = "gathered", resume: int | None = None):
+                 mode: str = "gathered", resume: int | None = None,
+                 constants: dict | None = None):
         self.path, self.grid = Path(path), grid
         self.comm = grid.comm.tompi4py()
         self.rank = self.comm.Get_rank()
@@ -515,11 +523,13 @@ class Writer:
         resumes_auto = resume is not None and mode == "auto"  # the stored mode decides
         requested = "auto" if resumes_auto else resolve_mode(mode, int(np.prod(field_shape)))
         blocks = self.comm.allgather([[int(s), int(e)] for s, e in grid.ranges])
+        whole = self._assemble(constants or {}) if resume is None else {}
         plan, error = None, None
         if self.rank == 0:
             try:
                 if resume is None:
-                    plan = self._create_main(requested, blocks, config, units, petsc_options)
+                    plan = self._create_main(requested, blocks, config, units, petsc_options,
+                                             whole)
                 else:
                     plan = self._resume_main(requested, blocks, resume)
             except Exception as exc:  # noqa: BLE001 -- re-raised on every rank below
@@ -534,9 +544,36 @@ class Writer:
                 error = exc
             self._collective_check(error)
 
+    def _assemble(self, constants: dict) -> dict:
+        """``name -> (whole array, dims, units, attrs)`` on rank 0 ({} elsewhere); collective.
+
+        Each block is sent by the ranks whose owned range starts at cell 0 along every axis
+        the array does not span: their blocks tile the spanned axes exactly once.
+        """
+        names = self.grid.names
+        spans = {name: [names.index(d) for d in dims if d in names]
+                 for name, (_, dims, _, _) in constants.items()}
+        mine = {name: ([self.grid.ranges[a] for a in spans[name]], np.asarray(block, float))
+                for name, (block, _, _, _) in constants.items()
+                if all(self.grid.ranges[a][0] == 0 for a in range(len(names))
+                       if a not in spans[name])}
+        pieces = self.comm.gather(mine, root=0)
+        if self.rank != 0:
+            return {}
+        whole = {}
+        for name, (block, dims, units, attrs) in constants.items():
+            lead = np.shape(block)[:np.ndim(block) - len(spans[name])]
+            array = np.empty(lead + tuple(self.grid.sizes[a] for a in spans[name]))
+            for piece in pieces:
+                if name in piece:
+                    ranges, values = piece[name]
+                    array[(...,) + tuple(slice(s, e) for s, e in ranges)] = values
+            whole[name] = (array, dims, units, attrs)
+        return whole
+
     # -- rank 0: the main file -------------------------------------------------------------
 
-    def _create_main(self, mode, blocks, config, units, petsc_options) -> dict:
+    def _create_main(self, mode, blocks, config, units, petsc_options, constants) -> dict:
         self.main = h5 = h5py.File(self.path, "w")
         attrs = h5.attrs
         attrs["config"] = config if isinstance(config, str) else json.dumps(config,
@@ -553,6 +590,12 @@ class Writer:
             for key, values in ((axis.name, axis.centres), (f"{axis.name}_edges", axis.edges)):
                 grid_group[key] = values
                 grid_group[key].attrs["units"] = axis_units(axis, units)
+        if constants:
+            model = h5.create_group("model")
+            for name, (array, dims, array_units, array_attrs) in constants.items():
+                model[name] = array
+                model[name].attrs.update({**array_attrs, "units": array_units,
+                                          "dims": json.dumps(list(dims))})
         stored = {n: shape for n, (kind, shape, _) in self.tasks.items()
                   if mode == "gathered" or kind == "global"}
         _create_series(h5, stored, units, {n: u for n, (_, _, u) in self.tasks.items()})

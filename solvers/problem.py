@@ -323,11 +323,54 @@ class _Problem:
             "current": ("global", (ndir, *nx), "electric current density j_r (r = x[, y]), "
                         f"e {self.cfg.units.energy} {length}^{1 - ndir} / hbar "
                         "(e = hbar = 1; electron charge -e)"),
+            "field": ("global", (ndir,), "uniform electric field E(t) along the k "
+                      f"directions, {self.cfg.units.energy}/(e {length})"),
             **self.extra_tasks(nx),
         }
 
     def extra_tasks(self, nx) -> dict:
         return {}
+
+    def task_values(self, u, t) -> dict[str, np.ndarray]:
+        """Values of the global tasks at time ``t``: the observables and the uniform field
+        E(t) (collective)."""
+        return {**self.observables(u, t), "field": self.field(t)}
+
+    def constants(self) -> dict:
+        """Arrays of the model on the grid for the run file's ``/model`` group, so that
+        post-processing need not rebuild the model (``solvers.output.Writer``, ``constants``).
+
+        ``energy`` (bands, *k): the band energies at the k-cell centres (band mode: the
+        evolved bands; matrix mode: the eigenvalues of H0(k), ascending), energy units;
+        ``f_eq`` (dof, *k): the Fermi-Dirac equilibrium at (mu, T) of the relaxation, or of
+        the initial state without collisions (absent for ``initial.kind = 'band_window'``
+        without collisions); ``potential`` (x[, y]): the profile part of V at t = 0 on the
+        x cells (with an x axis; the uniform field is the task ``field``), energy units.
+        Blocks cover this rank's owned cells.
+        """
+        grid, cfg = self.grid, self.cfg
+        k_dims = tuple(grid.axes[i].name for i in grid.k_axes)
+        energy, bands = self.band_table()
+        out = {"energy": (energy, ("band",) + k_dims, cfg.units.energy,
+                          {"bands": np.asarray(bands, dtype="i8")})}
+        for table in ("collisions", "initial"):
+            section = getattr(cfg, table)
+            if section.kind not in ("none", "band_window"):
+                out["f_eq"] = (self.equilibrium(section.mu, section.temperature),
+                               (self.dof_name,) + k_dims,
+                               self.f_units,
+                               {"mu": section.mu, "temperature": section.temperature,
+                                "source": table})
+                break
+        if grid.has_x:
+            x, *y = (grid.owned_cells(i)[0] for i in grid.x_axes)
+            at = {"x": x[:, None], "y": y[0][None, :]} if y else {"x": x}
+            shape = tuple(v.size for v in (x, *y))
+            profile = self.potential.derivatives(at["x"], 0.0, ("V",), y=at.get("y"))["V"]
+            out["potential"] = (np.broadcast_to(np.asarray(profile, dtype=float), shape),
+                                tuple(grid.axes[i].name for i in grid.x_axes),
+                                cfg.units.energy, {})
+        return out
 
     def extra_state(self) -> dict:
         """Small state beyond f that a bitwise restart needs (the conserving mu warm start)."""
@@ -386,6 +429,7 @@ class BandProblem(_Problem):
 
     mode = "band"
     f_units = "occupation per band (cell averages)"
+    dof_name = "band"
     explicit_stiffness = "tau"  # what limits an explicit step besides the CFL number
 
     def __init__(self, cfg: cfgmod.Config, comm, scale: float = 1.0):
@@ -485,8 +529,6 @@ class BandProblem(_Problem):
 
     def initial_state(self, u):
         """Fill ``u`` with the configured initial distribution."""
-        from solvers.collisions import fermi_dirac
-
         ini = self.cfg.initial
         f = self.grid.view(u)
         if ini.kind == "band_window":
@@ -497,9 +539,19 @@ class BandProblem(_Problem):
             window = self.k_window()
             f[self.bands.index(ini.band)] = self.over_x(window[None])[0]
             return
-        f[...] = fermi_dirac(self.over_x(self.energy), ini.mu, ini.temperature)
+        f[...] = self.over_x(self.equilibrium(ini.mu, ini.temperature))
         if ini.kind == "packet":
             f *= self.x_profile()
+
+    def equilibrium(self, mu: float, temperature: float) -> np.ndarray:
+        """f0(eps_n(k)) on the owned k cells, shape (bands, *k)."""
+        from solvers.collisions import fermi_dirac
+
+        return fermi_dirac(self.energy, mu, temperature)
+
+    def band_table(self):
+        """``(energies (bands, *k owned), band indices)`` of the evolved bands."""
+        return self.energy, self.bands
 
     @property
     def occupations(self) -> int:
@@ -575,6 +627,7 @@ class MatrixProblem(_Problem):
     """
 
     mode = "matrix"
+    dof_name = "component"
     explicit_stiffness = "gap frequency and tau"
     f_units = "packed Hermitian Wigner matrix: N diagonal entries, then Re, Im of F_ij (i < j)"
 
@@ -644,8 +697,6 @@ class MatrixProblem(_Problem):
                              lambda shift, t, x: shift * x - op.local_rate(x, linear))
 
     def initial_state(self, u):
-        from solvers.collisions import MatrixRelaxation
-
         ini = self.cfg.initial
         f = self.grid.view(u)
         if ini.kind == "band_window":
@@ -657,10 +708,20 @@ class MatrixProblem(_Problem):
             projector = v[..., :, None] * v[..., None, :].conj()
             state = self.pack(self.k_window()[..., None, None] * projector)
         else:
-            state = self.pack(MatrixRelaxation(self.h0, 1.0, ini.mu, ini.temperature).target())
+            state = self.equilibrium(ini.mu, ini.temperature)
         f[...] = state[:, None] if self.grid.has_x else state
         if ini.kind == "packet":
             f *= self.x_profile()
+
+    def equilibrium(self, mu: float, temperature: float) -> np.ndarray:
+        """The packed f0(H0(k)) on the owned k cells, shape (N*N, *k)."""
+        from solvers.collisions import MatrixRelaxation
+
+        return self.pack(MatrixRelaxation(self.h0, 1.0, mu, temperature).target())
+
+    def band_table(self):
+        """``(eigenvalues of H0(k) (N, *k owned), ascending; band indices)``."""
+        return np.moveaxis(np.linalg.eigvalsh(self.h0), -1, 0), list(range(self.model.n_bands))
 
     @property
     def occupations(self) -> int:

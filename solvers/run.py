@@ -373,8 +373,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     def write(step, t, vec):
         if written["step"] == step:
             return
-        observed = problem.observables(vec, t)
-        writer.write(t, step, phase_space={"f": vec}, globals=observed)
+        writer.write(t, step, phase_space={"f": vec}, globals=problem.task_values(vec, t))
         written["step"] = step
 
     def checkpoint(step, t, vec):
@@ -437,7 +436,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
     writer = Writer(out, grid, problem.tasks(), config_json,
                     {"energy": cfg.units.energy, "length": cfg.units.length},
                     " ".join(petsc_args), mode=cfg.run.output_mode,
-                    resume=step0 if restarted else None)
+                    resume=step0 if restarted else None,
+                    constants=None if restarted else problem.constants())
     if restarted:
         writer.record_restart({"t": t0, "step": step0, "changed": changed,
                                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")})

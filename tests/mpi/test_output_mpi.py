@@ -1,5 +1,6 @@
 """Run under `mpirun -n 2` (make test-mpi): per-rank virtual output and checkpoints across ranks."""
 
+import json
 from pathlib import Path
 
 import h5py
@@ -10,6 +11,7 @@ from petsc4py import PETSc
 
 from solvers.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from solvers.grid import Axis, PhaseSpaceGrid
+from solvers.layout import make_layout
 from solvers.output import Writer, raise_collectively
 
 pytestmark = pytest.mark.mpi
@@ -158,3 +160,67 @@ def test_a_refusal_on_rank_zero_raises_on_every_rank(shared_dir):
         read_checkpoint(shared_dir / "state.chk", other, other.da.createGlobalVec())
     with pytest.raises(ValueError, match="grid differs .axis k: 10 cells stored"):
         Writer(shared_dir / "run.h5", other, tasks_for(other), {}, UNITS, "", resume=0)
+
+
+@pytest.mark.parametrize("kind", ["k_distributed", "real_space"])
+@pytest.mark.parametrize("layout", ["2d", "3d"])
+def test_two_rank_constants_are_assembled_from_the_owned_blocks(shared_dir, layout, kind):
+    """A k-only array (band energies) and an x-only one (the potential), given as each rank's
+    owned block, come out whole in /model, on a layout splitting k and on one splitting x."""
+    k = [Axis.uniform(name, -np.pi, np.pi, 24) for name in ("kx", "ky")[:int(layout[0]) - 1]]
+    grid = make_layout([Axis.uniform("x", 0.0, 30.0, 8)] + k, 2, 2, PETSc.COMM_WORLD, kind)
+    rng = np.random.default_rng(3)  # the same arrays on every rank
+    whole = {"energy": rng.standard_normal((3,) + tuple(grid.sizes[a] for a in grid.k_axes)),
+             "potential": rng.standard_normal(tuple(grid.sizes[a] for a in grid.x_axes))}
+    spans = {"energy": grid.k_axes, "potential": grid.x_axes}
+    blocks = {name: whole[name][(...,) + tuple(slice(*grid.ranges[a]) for a in spans[name])]
+              for name in whole}
+    split = MPI.COMM_WORLD.allgather(blocks["energy"].size < whole["energy"].size)
+    assert any(split) == (kind == "k_distributed")  # k really split (or not) across ranks
+    dims = {name: (("band",) if name == "energy" else ()) + tuple(grid.names[a]
+                                                                  for a in spans[name])
+            for name in whole}
+    constants = {name: (blocks[name], dims[name], "eV", {"note": name}) for name in whole}
+    path = shared_dir / "run.h5"
+    with Writer(path, grid, tasks_for(grid), {}, UNITS, "", mode="gathered",
+                constants=constants):
+        pass
+
+    def check():
+        with h5py.File(path, "r") as h5:
+            for name, array in whole.items():
+                np.testing.assert_array_equal(h5["model"][name][...], array)
+                assert h5["model"][name].attrs["units"] == "eV"
+                assert json.loads(h5["model"][name].attrs["dims"]) == list(dims[name])
+                assert h5["model"][name].attrs["note"] == name
+    on_rank_zero(check)
+
+
+def test_two_rank_run_file_reads_like_the_one_rank_one(shared_dir):
+    """A per_rank run on 2 ranks and a gathered one on 1 hold the same arrays (moyal.io):
+    the /model arrays assembled from the ranks' blocks, the field history, every task."""
+    from moyal.io import open_run
+    from solvers import config
+    from solvers.run import simulate
+
+    tables = {"model": {"name": "chain"},
+              "grid": {"x": "periodic", "nx": 8, "x_min": 0.0, "x_max": 10.0, "nk": [48]},
+              "fields": {"E": 0.1, "ramp_time": 0.3,
+                         "potential": [{"kind": "cosine", "amplitude": 0.2, "q": 0.6}]},
+              "initial": {"mu": 0.1, "temperature": 1.0},
+              "collisions": {"kind": "fixed", "tau": 1.0, "mu": -0.2, "temperature": 1.0},
+              "run": {"t_end": 0.5, "output_every": 2, "progress_every": 10**6,
+                      "overwrite": True, "output_dir": str(shared_dir)}}
+    cfg = config.from_dict({**tables, "run": {**tables["run"], "output_mode": "per_rank"}})
+    simulate(cfg, shared_dir / "par.h5", PETSc.COMM_WORLD, stream=None)
+
+    def check():
+        simulate(config.from_dict(tables), shared_dir / "ser.h5", PETSc.COMM_SELF, stream=None)
+        with open_run(shared_dir / "par.h5") as par, open_run(shared_dir / "ser.h5") as ser:
+            assert (par.mode, ser.mode) == ("per_rank", "gathered")
+            assert {"energy", "f_eq", "potential", "field"} <= set(par.names)
+            assert par.names == ser.names
+            for name in par.names:
+                np.testing.assert_allclose(par[name].values, ser[name].values, rtol=1e-12,
+                                           atol=1e-15, err_msg=name)
+    on_rank_zero(check)
