@@ -283,6 +283,13 @@ def compute(model, response: dict):
     return tensors, floors
 
 
+def zero_by_symmetry(values: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """True where a component of ``values`` (n_mu, d, d[, d]) is at or below its tensor's
+    rounding floor ``floor`` (n_mu,) while the k-sum has non-zero terms (floor > 0)."""
+    floor = floor.reshape((-1,) + (1,) * (values.ndim - 1))
+    return (floor > 0) & (np.abs(values) <= floor)
+
+
 def rows(model, response: dict, tensors: dict, floors: dict, scales=None) -> list:
     """One dict per (mu, tensor, component): value (model units), unit, SI unit and factor
     (``None`` when ``scales`` is), and ``zero`` = ``"symmetry"`` for a component at or below
@@ -294,13 +301,13 @@ def rows(model, response: dict, tensors: dict, floors: dict, scales=None) -> lis
         for q, values in tensors.items():
             rank = QUANTITIES[q].rank
             factor = None if scales is None else si_factor(rank, d, *scales)
+            zero = zero_by_symmetry(values, floors[q])
             for label, index in component_labels(rank, d):
                 value = float(values[(i,) + index])
-                zero = "symmetry" if floors[q][i] > 0 and abs(value) <= floors[q][i] else None
                 out.append({"mu": mu, "tensor": q, "component": label, "value": value,
                             "unit": format_unit(unit_powers(rank, d), names),
                             "si_unit": si_unit(rank, d), "si_factor": factor,
-                            "zero": zero})
+                            "zero": "symmetry" if zero[(i,) + index] else None})
     return out
 
 
@@ -395,10 +402,14 @@ def chosen_forms(model, response: dict) -> dict:
             for q in response["quantities"]}
 
 
-def write_hdf5(path: Path, model, response: dict, tensors: dict, config_text: str):
+def write_hdf5(path: Path, model, response: dict, tensors: dict, config_text: str,
+               scales=None):
+    """The HDF5 file: one dataset per tensor with ``units`` (model units, as in the table),
+    ``si_unit`` and ``si_factor`` (NaN when ``scales``, E0 in J and L0 in m, is None)."""
     import h5py
 
     forms = chosen_forms(model, response)
+    names = unit_names(model)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["model"] = model.name
@@ -414,11 +425,15 @@ def write_hdf5(path: Path, model, response: dict, tensors: dict, config_text: st
                                  "tau in hbar/E0; j_a = sigma_ab E_b + sigma_abc E_b E_c")
         f.attrs["config"] = config_text
         mu = f.create_dataset("mu", data=np.asarray(response["mu"]))
-        mu.attrs["units"] = "E0"
+        mu.attrs["units"] = names["E"]
         for q, values in tensors.items():
             quantity = QUANTITIES[q]
             dataset = f.create_dataset(q, data=values)
-            dataset.attrs["units"] = quantity.unit(model.dimension)
+            dataset.attrs["units"] = format_unit(unit_powers(quantity.rank, model.dimension),
+                                                 names)
+            dataset.attrs["si_unit"] = si_unit(quantity.rank, model.dimension)
+            dataset.attrs["si_factor"] = np.nan if scales is None \
+                else si_factor(quantity.rank, model.dimension, *scales)
             dataset.attrs["tau_power"] = quantity.tau_power
             dataset.attrs["form"], dataset.attrs["form_choice"] = forms[q]
             dataset.attrs["description"] = quantity.description
@@ -426,7 +441,9 @@ def write_hdf5(path: Path, model, response: dict, tensors: dict, config_text: st
     os.replace(tmp, path)
 
 
-def write_plot(path: Path, model, response: dict, tensors: dict):
+def write_plot(path: Path, model, response: dict, tensors: dict, floors: dict):
+    """One panel per tensor, in the model's units; components that are zero at every mu
+    (by symmetry, :func:`zero_by_symmetry`, or exactly) are not drawn but named."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -436,13 +453,28 @@ def write_plot(path: Path, model, response: dict, tensors: dict):
     rows = -(-n // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
     for ax, (q, values) in zip(axes.flat, tensors.items()):
+        symmetric = zero_by_symmetry(values, floors[q])
+        zero = symmetric | (values == 0)
+        hidden, why = [], "0"
         for label, index in component_labels(QUANTITIES[q].rank, model.dimension):
-            series = values[(slice(None),) + index]
-            if np.any(np.abs(series) > 1e-12 * max(1.0, np.max(np.abs(values)))):
-                ax.plot(response["mu"], series, marker=".", label=label)
+            series = (slice(None),) + index
+            if np.all(zero[series]):
+                hidden.append(label)
+                why = ZERO_BY_SYMMETRY if np.any(symmetric[series]) else why
+            else:
+                ax.plot(response["mu"], values[series], marker=".", label=label)
+        if not ax.lines:
+            ax.set_yticks([])
+            ax.set_xlim(min(response["mu"]) - 0.5, max(response["mu"]) + 0.5)
+        if hidden:
+            ax.text(0.5, 0.5 if not ax.lines else 0.02,
+                    f"{why}: " + ("all components" if not ax.lines else ", ".join(hidden)),
+                    transform=ax.transAxes, ha="center",
+                    va="center" if not ax.lines else "bottom", fontsize=7, color="0.3")
         ax.set_title(q)
-        ax.set_xlabel("mu [E0]")
-        ax.set_ylabel(QUANTITIES[q].unit(model.dimension), fontsize=7)
+        ax.set_xlabel(f"mu [{unit_names(model)['E']}]")
+        ax.set_ylabel(format_unit(unit_powers(QUANTITIES[q].rank, model.dimension),
+                                  unit_names(model)), fontsize=7)
         if ax.lines:
             ax.legend(fontsize=6)
     for ax in axes.flat[n:]:
@@ -483,8 +515,8 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_hdf5(out, model, response, tensors, text)
-    write_plot(out.with_suffix(".png"), model, response, tensors)
+    write_hdf5(out, model, response, tensors, text, scales)
+    write_plot(out.with_suffix(".png"), model, response, tensors, floors)
     print(f"wrote {out} and {out.with_suffix('.png')}", file=sys.stderr)
     chosen = chosen_forms(model, response)
     print("forms: " + ", ".join(f"{q} = {form}" + ("" if how == DEFAULT_FORM_RULE else

@@ -40,7 +40,9 @@ def test_json_output_is_one_object_with_every_component(tmp_path, capsys):
     assert len(data["qm_wpd"]) == 8 and all(len(v) == 3 for v in data["qm_wpd"].values())
     assert data["ahe"]["xy"][1] == pytest.approx(-1 / (2 * np.pi), abs=1e-6)  # in the gap
     with h5py.File(out) as f:
-        assert f["bcd"].attrs["units"] == "e^3/hbar * L0^(1) / E0"
+        assert f["bcd"].attrs["units"] == "e^3 L0/(hbar E0)"  # as printed in the table
+        assert np.isnan(f["bcd"].attrs["si_factor"])  # E0, L0 have no SI value
+        assert f["mu"].attrs["units"] == "E0"
         assert f["drude"].attrs["tau_power"] == 1
         np.testing.assert_allclose(f["qm_wpd"][:, 0, 1, 1], data["qm_wpd"]["xyy"])
     assert out.with_suffix(".png").stat().st_size > 0
@@ -215,6 +217,11 @@ def test_si_factors_equal_codata_values(tmp_path, capsys):
     assert factor["drude"][1] == "S" and factor["qm_wpd"][1] == "A m/V^2"
     assert factor["drude"][0] == pytest.approx(E2_OVER_HBAR_SIEMENS, rel=1e-9)
     assert factor["qm_wpd"][0] == pytest.approx(E2_OVER_HBAR_SIEMENS * 1e-9, rel=1e-9)
+    with h5py.File(tmp_path / "c.h5") as f:  # the file carries the same units and factors
+        assert f["mu"].attrs["units"] == "eV"
+        for q in ("drude", "qm_wpd"):
+            assert f[q].attrs["units"] == data["rows"][0 if q == "drude" else -1]["unit"]
+            assert (f[q].attrs["si_factor"], f[q].attrs["si_unit"]) == factor[q]
     si_table = _table(_run(tmp_path, capsys, text, "--si"))
     for printed, row in zip(si_table, data["rows"]):
         assert printed["unit"] == row["si_unit"]
@@ -280,3 +287,24 @@ def test_pt_symmetric_model_berry_curvature_tensors_are_zero_by_symmetry(tmp_pat
     # the quantum-metric dipole is not forbidden: xyy is a number
     assert [r["value"] for r in table if r["tensor"] == "qm_wpd"
             and r["component"] == "xyy"][0] != "0 (by symmetry)"
+
+
+def test_plot_names_the_components_zero_by_symmetry_instead_of_drawing_them(
+        tmp_path, capsys, monkeypatch):
+    import matplotlib.figure
+
+    drawn = {}
+
+    def record(fig, path, **kwargs):
+        for ax in fig.axes:
+            if ax.get_title():
+                drawn[ax.get_title()] = ([line.get_label() for line in ax.lines],
+                                         [text.get_text() for text in ax.texts],
+                                         ax.get_ylabel())
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    _run(tmp_path, capsys, MIRROR)
+    assert drawn["ahe"] == ([], ["0 (by symmetry): all components"], "e^2/hbar")
+    lines, texts, unit = drawn["bcd"]
+    assert lines == ["xyy", "yxy", "yyx"] and unit == "e^3 Angstrom/(hbar eV)"
+    assert texts == ["0 (by symmetry): xxx, xxy, xyx, yxx, yyy"]
