@@ -187,6 +187,10 @@ class Run:
 
     def _load(self):
         h5 = self._h5
+        if not isinstance(h5.get("scales"), h5py.Group) or "tasks" not in h5:
+            raise ValueError(f"{self.path} is not a run file (no /scales/t and /tasks); "
+                             "expected NAME.h5 of a run (open_response reads "
+                             "NAME_response.h5, open_checkpoint NAME.chk.h5)")
         attrs = h5.attrs
         self.config = _json_attr(attrs, "config", {})
         self.units = _json_attr(attrs, "units", {"energy": "E", "length": "L"})
@@ -194,7 +198,7 @@ class Run:
         self.mode = _text(attrs.get("mode", "gathered"))
         self.restarts = _json_attr(attrs, "restarts", [])
         self.version = _text(attrs.get("version", ""))
-        tasks = h5.get("tasks", {})
+        tasks = h5["tasks"]
         self.n_writes = min([h5["scales/t"].shape[0]] + [ds.shape[0] for ds in tasks.values()])
         self.t = h5["scales/t"][: self.n_writes]
         self.iteration = h5["scales/iteration"][: self.n_writes]
@@ -281,7 +285,7 @@ class Run:
         Labelled
         """
         h5 = self._h5
-        if name in h5.get("tasks", {}):
+        if name in h5["tasks"]:
             ds = h5["tasks"][name]
             index = np.arange(self.n_writes)[writes]
             dims, labels = self._dims(name, ds.shape[1:])

@@ -393,3 +393,34 @@ def test_potential_and_dims_of_an_xy_run(tmp_path):
         assert list(run["current"].coords["direction"]) == ["x", "y"]
         assert run["energy"].dims == ("band", "kx", "ky")
         np.testing.assert_array_equal(run["field"].values, [[0.1, 0.0]] * run.n_writes)
+
+
+def test_a_file_without_model_arrays_reads_with_generic_labels(tmp_path):
+    """A run file as an earlier version wrote it (no /model, no field task) and a task the
+    reader does not know still read, labelled from the file alone."""
+    from solvers.grid import Axis, PhaseSpaceGrid
+    from solvers.output import Writer
+
+    grid = PhaseSpaceGrid([Axis.uniform("x", 0.0, 1.0, 8), Axis.uniform("kx", -np.pi, np.pi, 6)],
+                          dof=2, stencil_width=2, comm=PETSc.COMM_SELF)
+    tasks = {"f": ("phase_space", (2, 8, 6), "occupation"), "mu": ("global", (3,), "eV")}
+    field = np.arange(2 * 8 * 6, dtype=float).reshape(2, 8, 6)
+    vec = grid.da.createGlobalVec()
+    grid.view(vec)[...] = field
+    with Writer(tmp_path / "old.h5", grid, tasks, {}, {"energy": "eV", "length": "nm"}, "") as w:
+        w.write(0.5, 3, phase_space={"f": vec}, globals={"mu": [1.0, 2.0, 3.0]})
+    with open_run(tmp_path / "old.h5") as run:
+        assert run.names == ("f", "mu")
+        f = run["f"]
+        assert f.dims == ("t", "band", "x", "kx")
+        assert list(f.coords["band"]) == [0, 1]
+        np.testing.assert_array_equal(f.values[0], field)
+        mu = run["mu"]
+        assert (mu.dims, mu.units) == (("t", "mu_0"), "eV")
+        np.testing.assert_array_equal(mu.values, [[1.0, 2.0, 3.0]])
+
+
+def test_other_files_are_refused_in_one_line(runs):
+    with pytest.raises(ValueError, match="is not a run file") as info:
+        open_run(runs["response"])
+    assert "\n" not in str(info.value)
