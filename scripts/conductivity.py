@@ -238,10 +238,13 @@ def rounding_floors(geometry, grid, mu, temperature: float, forms: dict) -> dict
     """Rounding floor of each tensor's k-sum, per chemical potential.
 
     A tensor component is the sum of the n non-zero terms I(k, n) w(k, n) (integrand times
-    weight, see :func:`moyal.response.response_tensors`); n eps max|term| bounds the
-    rounding error of that sum, with the largest |term| (:func:`term_scale`) over all
-    components of the tensor.  A component at or below this floor is zero to working
-    precision: a symmetry (or the tensor's own index symmetry) cancels it.
+    weight, see :func:`moyal.response.response_tensors`).  Its floor is n eps max|term|,
+    with the largest |term| (:func:`term_scale`) over all components of the tensor: at
+    least eps sum|term|, the rounding error of a blocked (BLAS) summation, though below the
+    worst-case bound (n - 1) eps sum|term|.  A component at or below the floor is zero to
+    working precision: a symmetry (or the tensor's own index symmetry) cancels it.  An
+    O(dk^2) discretisation error that breaks a symmetry is far above the floor and stays a
+    number.
 
     Returns
     -------
