@@ -166,17 +166,38 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {err.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
-    for item in overrides:
-        key, sep, text = item.partition("=")
+    return from_dict(apply_overrides(raw, overrides))
+
+
+def apply_overrides(raw: dict, overrides) -> dict:
+    """Set keys of the nested dicts ``raw`` (parsed TOML; changed in place and returned).
+
+    ``overrides`` is a list of ``table.key=value`` strings (the value parsed as TOML; a bare
+    word is a string: ``run.name=test``) or a dict ``{"table.key": value}`` of Python values.
+    Raises :class:`ConfigError` for an item that is not ``table.key``; the values are checked
+    later, by :func:`from_dict`.
+    """
+    if isinstance(overrides, dict):
+        items = [(f"{key}={value!r}", key, value) for key, value in overrides.items()]
+    else:
+        items = [(item, *_split_override(item)) for item in overrides]
+    for item, key, value in items:
         table, dot, leaf = key.strip().partition(".")
-        if not sep or not dot or not leaf:
+        if not dot or not leaf:
             raise ConfigError(f"override {item!r}: expected table.key=value, e.g. grid.nx=256")
-        try:
-            value = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text  # a bare word is a string: run.name=test
         raw.setdefault(table, {})
         if not isinstance(raw[table], dict):
             raise ConfigError(f"override {item!r}: {table} is not a table")
         raw[table][leaf] = value
-    return from_dict(raw)
+    return raw
+
+
+def _split_override(item: str) -> tuple[str, object]:
+    """``(key, value)`` of a ``table.key=value`` string, the value parsed as TOML."""
+    key, sep, text = item.partition("=")
+    if not sep:
+        raise ConfigError(f"override {item!r}: expected table.key=value, e.g. grid.nx=256")
+    try:
+        return key, tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, text  # a bare word is a string: run.name=test
