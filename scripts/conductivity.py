@@ -140,6 +140,11 @@ def load_config(path: Path):
         model = model_from_config(config["model"])
     except ModelError as exc:
         raise ConfigError(f"[model] {exc}") from None
+    units = model.units
+    if not (isinstance(units, dict) and set(units) <= {"energy", "length"}
+            and all(isinstance(v, str) and v for v in units.values())):
+        raise ConfigError(f"[model] units = {units!r}: expected a table "
+                          '{ energy = "<name>", length = "<name>" }, e.g. eV and nm')
     return model, parse_response(config["response"], model.dimension), text
 
 

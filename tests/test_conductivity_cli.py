@@ -75,6 +75,19 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, g
     assert not out.exists() and not out.with_suffix(".png").exists()
 
 
+@pytest.mark.parametrize("units", ['"eV"', '{ energy_unit = "eV" }', '{ energy = 1.0 }'])
+def test_malformed_model_units_exit_2_before_any_file(tmp_path, capsys, units):
+    path = tmp_path / "u.toml"
+    path.write_text(f'[model]\nhamiltonian = "sin(kx)*sx + (2 + cos(kx))*sz"\nunits = {units}\n'
+                    '[response]\nmu = [0.0]\ngrid = [16]\n')
+    out = tmp_path / "never.h5"
+    assert main([str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: [model] units = ") \
+        and "expected a table" in err, err
+    assert not out.exists()
+
+
 def test_non_hermitian_user_model_is_rejected(tmp_path, capsys):
     path = tmp_path / "u.toml"
     path.write_text('[model]\nhamiltonian = "a*sin(kx)*sx + I*a*sy"\nparameters = { a = 1.0 }\n'
