@@ -57,6 +57,32 @@ t_end = 3.0
 output_every = 2
 """
 
+LANDAU_ZENER = """
+[model]
+name = "landau_zener"
+parameters = {v = 1.0, m = 0.5}
+domain = [[-8.0, 8.0]]
+[mode]
+kind = "matrix"
+[fields]
+E = 1.0
+[grid]
+nk = [128]
+k_boundary = "outflow"
+[initial]
+kind = "band_window"
+band = 0
+k_center = [3.0]
+k_width = 1.0
+[units]
+energy = "meV"
+length = "A"
+[run]
+name = "lz"
+t_end = 4.0
+output_every = 5
+"""
+
 
 def write_config(directory: Path, name: str, text: str) -> Path:
     path = directory / f"{name}.toml"
@@ -78,11 +104,22 @@ def runs(tmp_path_factory):
                 "run.t_end=1.0"],
         "response": [qwz, "response.scales=[1,-1]", "response.average_window=1.0"],
     }
+    equilibrium = ['initial.kind="equilibrium"', "initial.mu=-0.5", "initial.temperature=0.5",
+                   'collisions.kind="fixed"', "collisions.mu=-0.5",
+                   "collisions.temperature=0.5", "collisions.tau=1.0"]
+    commands.update({
+        # a field of 1e-18 moves f by ~1e-18, far below 10 eps max|f| ~ 2e-15: round-off
+        "roundoff": [chain, *equilibrium, "fields.E=1e-18", "run.name=roundoff"],
+        "cosine": [chain, *xk, *equilibrium, "fields.E=0.0", "run.name=cosine",
+                   'fields.potential=[{kind="cosine", amplitude=0.3, q=0.15707963267948966}]'],
+        "matrix": [write_config(d, "lz", LANDAU_ZENER)],
+    })
     for argv in commands.values():
         assert solver.main([str(a) for a in argv]) == 0, argv
     return {"dir": d, "chain_config": chain, "k": d / "chain.h5", "xk": d / "xk.h5",
             "xk_per_rank": d / "xk_per_rank.h5", "xkk": d / "xkk.h5",
-            "response": d / "qwz_response.h5"}
+            "response": d / "qwz_response.h5", "qwz": d / "qwz_s+1.h5",
+            "roundoff": d / "roundoff.h5", "cosine": d / "cosine.h5", "matrix": d / "lz.h5"}
 
 
 def assert_picture(path: Path, min_colours: int, min_coloured: float):
@@ -115,8 +152,10 @@ def test_unit_labels_follow_dimension_of_k():
     assert (one["sigma2"], two["sigma2"]) == ("e^3 nm^2/(hbar eV)", "e^3 nm/(hbar eV)")
 
 
+# maps of f - f_eq are white where nothing changed (xkk: a small field shifts few cells)
 @pytest.mark.parametrize("kind, min_coloured", [("k", 0.003), ("xk", 0.1), ("xk_per_rank", 0.1),
-                                                ("xkk", 0.1)])
+                                                ("xkk", 0.03), ("cosine", 0.03),
+                                                ("matrix", 0.003)])
 def test_plot_run_writes_a_picture(runs, kind, min_coloured, tmp_path, capsys):
     out = tmp_path / f"{kind}.png"
     assert plot_run.main([str(runs[kind]), "--out", str(out)]) == 0
@@ -168,6 +207,112 @@ def test_series_is_the_width_weighted_x_average(runs):
     assert np.allclose(series["current"][:, 0], current @ widths / widths.sum())
     assert series["t"][-1] == pytest.approx(t_end)
     assert series["units"]["current"] == "e eV/hbar"
+
+
+def qwz_equilibrium(h5, m=-1.5, g=0.4, mu=0.5, temperature=0.3):
+    """Fermi-Dirac occupation of the closed-form QWZ bands g sin kx -+ |d(k)| at the file's
+    k-cell centres, shape (2, nkx, nky): the f_eq of the QWZ config, written out by hand."""
+    kx, ky = np.meshgrid(h5["grid/kx"][:], h5["grid/ky"][:], indexing="ij")
+    d = np.sqrt(np.sin(kx) ** 2 + np.sin(ky) ** 2 + (m + np.cos(kx) + np.cos(ky)) ** 2)
+    energy = np.array([g * np.sin(kx) - d, g * np.sin(kx) + d])
+    return 1 / (np.exp((energy - mu) / temperature) + 1)
+
+
+def band_lines(ax):
+    return [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def test_default_view_is_f_minus_f_eq_of_the_band_that_changes_most(runs):
+    # before: band 0 (the filled valence band, f ~ 1) and f itself; now the conduction band,
+    # whose Fermi surface the field shifts, minus the equilibrium of the collisions
+    import matplotlib.pyplot as plt
+
+    fig, change = plot_run.draw(runs["qwz"])
+    with h5py.File(runs["qwz"], "r") as h5:
+        f_eq = qwz_equilibrium(h5)
+        writes = change["writes"]
+        changes = np.array([h5["tasks/f"][w] - f_eq for w in writes])  # (write, band, kx, ky)
+        max_f = np.max(np.abs(h5["tasks/f"][writes]))
+    # exp of arguments up to ~20 in f_eq: a few eps of f <= 1
+    assert change["band"] == int(np.argmax(np.max(np.abs(changes), axis=(0, 2, 3)))) == 1
+    maps = [ax for ax in fig.axes if ax.collections and ax.get_title().startswith("f - f_eq")]
+    assert len(maps) == 3
+    for ax, expected in zip(maps, changes[:, 1]):
+        shown = ax.collections[0].get_array().reshape(expected.T.shape).T
+        assert np.allclose(shown, expected, rtol=0, atol=1e-14 * max_f)
+        assert ax.get_xlabel() == "kx (1/nm)" and ax.get_ylabel() == "ky (1/nm)"
+    assert np.max(np.abs(changes[-1, 1])) > 1e-3  # a real change, not rounding
+    colour_bar = fig.axes[-1]
+    assert "f - f_eq" in colour_bar.get_ylabel() and "band 1" in colour_bar.get_ylabel()
+    assert all("L0" not in ax.get_xlabel() + ax.get_ylabel() for ax in fig.axes)
+    plt.close(fig)
+
+
+def test_roundoff_change_is_shown_as_zero(runs, tmp_path, capsys):
+    # E = 1e-18 moves f by ~1e-18: rounding next to f ~ 1 (10 eps max|f| ~ 2e-15); before,
+    # the axis was labelled with an offset like 1e-18 and the change drawn as data
+    out = tmp_path / "roundoff.png"
+    assert plot_run.main([str(runs["roundoff"]), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "0 (round-off)" in lines[0] and lines[-1] == str(out)
+    fig, change = plot_run.draw(runs["roundoff"])
+    with h5py.File(runs["roundoff"], "r") as h5:
+        raw = h5["tasks/f"][-1, 0] - h5["model/f_eq"][0]
+        assert 0 < np.max(np.abs(raw)) <= change["floor"]  # tiny but not zero
+    assert change["roundoff"] and all(not np.any(f) for f in change["f"])
+    top = fig.axes[0]
+    assert [t.get_text() for t in top.get_yticklabels()] == ["0 (round-off)"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_potential_profile_is_overlaid_on_the_x_maps(runs):
+    import matplotlib.pyplot as plt
+
+    fig, change = plot_run.draw(runs["cosine"])
+    with h5py.File(runs["cosine"], "r") as h5:
+        x = h5["grid/x"][:]
+    overlays = [ax for ax in fig.axes if ax.get_ylabel().startswith("potential energy U = -V")]
+    assert len(overlays) == 3 and all("(eV)" in ax.get_ylabel() for ax in overlays)
+    for ax in overlays:
+        (stairs,) = [p for p in ax.patches]
+        # U = -V = -0.3 cos(q x) at the cell centres (amplitude 0.3 eV, q = pi/20 per nm)
+        assert np.allclose(stairs.get_data().values, -0.3 * np.cos(np.pi / 20 * x),
+                           rtol=0, atol=1e-15)
+    assert change["reference"].startswith("equilibrium at mu = -0.5")
+    plt.close(fig)
+
+
+def test_matrix_mode_shows_band_populations_and_coherence(runs):
+    # H0 = v k sz + m sx: with d = (m, 0, v k), |1><1| - |0><0| = d.sigma/|d|, so
+    # f_11 - f_00 = (v k (F_00 - F_11) + 2 m Re F_01)/|d| and f_00 + f_11 = tr F; for 2x2,
+    # |F'_01|^2 = (tr F^2 - f_00^2 - f_11^2)/2 in any basis
+    import matplotlib.pyplot as plt
+
+    fig, change = plot_run.draw(runs["matrix"])
+    with h5py.File(runs["matrix"], "r") as h5:
+        k = h5["grid/kx"][:]
+        packed = h5["tasks/f"][change["writes"]]  # (write, 4, nk): F_00, F_11, Re, Im F_01
+    v, m = 1.0, 0.5
+    d = np.hypot(m, v * k)
+    trace, difference = packed[:, 0] + packed[:, 1], (
+        v * k * (packed[:, 0] - packed[:, 1]) + 2 * m * packed[:, 2]) / d
+    f00, f11 = (trace - difference) / 2, (trace + difference) / 2
+    square = packed[:, 0] ** 2 + packed[:, 1] ** 2 + 2 * (packed[:, 2] ** 2 + packed[:, 3] ** 2)
+    coherence = np.sqrt(np.maximum(square - f00 ** 2 - f11 ** 2, 0) / 2)
+    (panel,) = [ax for ax in fig.axes if ax.get_title().startswith("band populations")]
+    curves = {p.get_label(): p.get_data().values for p in panel.patches}
+    for w, t in enumerate(change["t"]):
+        assert np.allclose(curves[f"f_00, t = {t:.4g}"], f00[w], rtol=0, atol=1e-14)
+        assert np.allclose(curves[f"f_11, t = {t:.4g}"], f11[w], rtol=0, atol=1e-14)
+        # sqrt of a difference of squares <= 1: rounding 1e-16 becomes up to ~1e-8 near 0
+        assert np.allclose(curves[f"|F_mn|, t = {t:.4g}"], coherence[w], rtol=0, atol=1e-7)
+    assert np.max(coherence[-1]) > 0.1 and np.max(f11[-1]) > 0.05  # Landau-Zener transfer
+    labels = " ".join(ax.get_xlabel() + ax.get_ylabel() for ax in fig.axes)
+    assert "1/A" in labels and "meV" in labels and "nm" not in labels and "eV/" not in \
+        labels.replace("meV", "")
+    plt.close(fig)
 
 
 def test_plot_response_writes_a_picture(runs, tmp_path, capsys):
