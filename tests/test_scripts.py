@@ -325,6 +325,33 @@ def test_plot_response_writes_a_picture(runs, tmp_path, capsys):
     assert data["predicted_sigma1"] is not None
 
 
+def test_response_bars_annotate_relative_error_and_symmetry_zeros(runs):
+    # QWZ with E along x at order 0: the band energies are even in ky, so v_y is odd and
+    # sigma_y cancels, in the simulation (currents ~1e-17) and in the formulas (~1e-18)
+    import matplotlib.pyplot as plt
+
+    data = plot_response.read_response(runs["response"])
+    floor = max(plot_run.read_series(r)["current_floor"] for r in data["runs"])
+    floors = plot_response.sigma_floors(floor, float(data["field_strength"]), data["scales"])
+    assert floors["sigma1"] == pytest.approx(floor / 0.02) and \
+        floors["sigma2"] == pytest.approx(2 * floor / 0.02 ** 2)
+    for order in ("sigma1", "sigma2"):
+        simulated, predicted = data[order], data[f"predicted_{order}"]
+        fig, ax = plt.subplots()
+        notes = plot_response.bars(ax, simulated, predicted, order, "e^2/hbar", floors[order])
+        error = abs(simulated[0] - predicted[0]) / abs(predicted[0])
+        assert notes[0] == f"relative error {error:.1%}"
+        assert notes[1].startswith("0 by symmetry")
+        assert [t.get_text() for t in ax.texts] == notes
+        assert abs(predicted[1]) < 1e-15 * abs(predicted[0])  # the test's premise
+        plt.close(fig)
+    # a formula that is a number while the simulation is at rounding is not a symmetry zero
+    fig, ax = plt.subplots()
+    notes = plot_response.bars(ax, np.array([1e-20]), np.array([2.0]), "sigma1", "", 1e-15)
+    assert notes == ["relative error 100.0%"]
+    plt.close(fig)
+
+
 def test_plot_response_without_a_run_file_still_plots(runs, tmp_path, capsys):
     moved = tmp_path / runs["response"].name
     moved.write_bytes(runs["response"].read_bytes())  # the run files are not next to it
