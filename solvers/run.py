@@ -5,6 +5,10 @@ are strings); everything from the first argument starting with ``-`` goes to PET
 (``-ts_monitor``, ``-ts_type arkimex``, ``-log_view`` ...). ``--list-keys`` prints every
 config key with its type, default, unit and meaning (the reference docs/config.md).
 
+On a terminal a run prints what it sets up, then every ``run.progress_every`` steps
+``step n/N (pct%)`` with t, dt, wall time and ETA (a field sweep: ``[run k of n, E x s]`` and
+the sweep's ETA); in a log file or a pipe it prints only the results.
+
 A bad invocation or config prints one line to stderr and exits with code 2 before any compute
 and before any file is touched. Exit codes: 0 finished; 2 bad input (config, PETSc options,
 output directory, an output locked by another run, a damaged or incompatible checkpoint);
@@ -315,8 +319,13 @@ def check_time_step(cfg: cfgmod.Config, problem, integrator: str,
 
 
 def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdout,
-             scale: float = 1.0, stop: StopRequest | None = None, gather_final: bool = True):
+             scale: float = 1.0, stop: StopRequest | None = None, gather_final: bool = True,
+             sweep: tuple[int, int] = (1, 1)):
     """Run one simulation on ``comm`` and write ``out``.
+
+    ``sweep = (k, n)``: this is run k of the n runs of a field sweep (progress lines name it
+    and estimate the sweep's remaining time). Progress (a set-up line, then every
+    ``run.progress_every`` steps) goes to ``stream`` only if it is a terminal.
 
     Returns ``(summary, final)``: a summary dict on every rank (``status`` is "finished",
     "stopped" or "failed"), and with ``gather_final`` the gathered final state
@@ -332,10 +341,14 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
 
     from solvers.checkpoint import read_checkpoint, restart_changes, write_checkpoint
     from solvers.output import Writer, raise_collectively
-    from solvers.stepper import Progress, finite, fixed_step, make_ts
+    from solvers.stepper import Progress, finite, fixed_step, make_ts, terminal
 
     wall_start = time.perf_counter()
     rank, size = comm.getRank(), comm.getSize()
+    label = "" if scale == 1.0 and not cfg.response.scales \
+        else f"[run {sweep[0]} of {sweep[1]}, E x {scale:+g}] "
+    if rank == 0 and terminal(stream):
+        print(label + setup_line(cfg), file=stream, flush=True)
     # setup warnings (resolution, accuracy) are shown only once the input is accepted, so
     # that a refused input stays one line on stderr
     with warnings.catch_warnings(record=True) as setup_warnings:
@@ -381,9 +394,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
             write_checkpoint(chk, grid, vec, t, step, dt, config_json, problem.extra_state())
 
     status = {"status": "finished", "reason": ""}
-    progress = Progress(t_end, cfg.run.progress_every, rank, stream,
-                        label="" if scale == 1.0 and not cfg.response.scales
-                        else f"[E x {scale:+g}] ")
+    progress = Progress(t_end, cfg.run.progress_every, rank, terminal(stream), label,
+                        total=nsteps, runs_after=sweep[1] - sweep[0])
 
     def monitor(step, t, dt_, vec):
         if step % cfg.run.output_every == 0 or step == nsteps:
@@ -548,15 +560,25 @@ def drive_harmonics(problem, out: Path, series: dict, rank: int):
     return values
 
 
+def setup_line(cfg: cfgmod.Config) -> str:
+    """The progress line printed while a run sets up, e.g. ``setting up: band geometry on
+    262144 k cells (grid.nk = [512, 512])...`` (the model's tables take the set-up time)."""
+    what = "H0(k) and its eigenbasis" if cfg.mode.kind == "matrix" else "band geometry"
+    nk = [int(n) for n in cfg.grid.nk]
+    space = "".join(f" x {getattr(cfg.grid, f'n{a}')} {a} cells" for a in "xy"
+                    if getattr(cfg.grid, a) != "none")
+    return f"setting up: {what} on {int(np.prod(nk))} k cells (grid.nk = {nk}){space}..."
+
+
 def run_all(cfg, paths, comm, petsc_args=(), stream=sys.stdout):
     """All simulations of a config (one, or one per field scale) and the response summary."""
     from solvers.response import report_response
 
     summaries = []
     with StopRequest() as stop:
-        for scale, out in paths["runs"]:
+        for k, (scale, out) in enumerate(paths["runs"], start=1):
             summary, _ = simulate(cfg, out, comm, petsc_args, stream, scale, stop,
-                                  gather_final=False)
+                                  gather_final=False, sweep=(k, len(paths["runs"])))
             summaries.append(summary)
             if summary["status"] != "finished":
                 break

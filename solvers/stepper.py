@@ -40,15 +40,28 @@ def fixed_step(t_end: float, dt_max: float) -> tuple[float, int]:
     return t_end / n, n
 
 
+def terminal(stream):
+    """``stream`` if it is an interactive terminal, else None.
+
+    Progress lines are for a person watching; in a log file or captured output (a batch
+    job, a test, a pipe) they are noise, so they are printed to terminals only.
+    """
+    isatty = getattr(stream, "isatty", None)
+    return stream if isatty is not None and isatty() else None
+
+
 class Progress:
-    """Rank-0 progress line: t, dt, step, wall time, estimated time to completion.
+    """Rank-0 progress line: step n/N with percentage, t, dt, wall time and the estimated
+    time to completion, of this run and, in a sweep, of the runs after it (each taken to
+    last as long as this one).
 
     ``stream=None`` silences it (tests, sweeps that print their own summaries).
     """
 
-    def __init__(self, t_end: float, every: int, rank: int, stream=sys.stdout, label=""):
+    def __init__(self, t_end: float, every: int, rank: int, stream=sys.stdout, label="",
+                 total: int | None = None, runs_after: int = 0):
         self.t_end, self.every, self.rank, self.stream = t_end, every, rank, stream
-        self.label = label
+        self.label, self.total, self.runs_after = label, total, runs_after
         self.start = time.perf_counter()
         self.t_start = None
 
@@ -57,10 +70,17 @@ class Progress:
             self.t_start = t
         if self.stream is None or self.rank != 0 or step % self.every or t == self.t_start:
             return
-        wall = time.perf_counter() - self.start
+        print(self.line(step, t, dt, time.perf_counter() - self.start), file=self.stream,
+              flush=True)
+
+    def line(self, step: int, t: float, dt: float, wall: float) -> str:
+        """The progress line at ``step`` (time ``t``) after ``wall`` seconds."""
         eta = wall * (self.t_end - t) / (t - self.t_start)
-        print(f"{self.label}step {step:7d}  t = {t:.6g}  dt = {dt:.3g}  wall {wall:7.1f} s  "
-              f"ETA {eta:7.1f} s", file=self.stream, flush=True)
+        done = f"/{self.total} ({100 * step / self.total:5.1f}%)" if self.total else ""
+        sweep = f", sweep {eta + self.runs_after * (wall + eta):.1f} s" \
+            if self.runs_after else ""
+        return (f"{self.label}step {step:7d}{done}  t = {t:.6g}  dt = {dt:.3g}  wall "
+                f"{wall:7.1f} s  ETA {eta:.1f} s{sweep}")
 
 
 class _ShiftedDiagonal:
