@@ -331,10 +331,11 @@ def overlay_potential(ax, x_edges: np.ndarray, profile: np.ndarray, energy: str)
 
 
 def draw_maps(fig, axes, arrays, dist, units, title, colour_label, symmetric=True):
-    """pcolormesh maps of ``arrays`` (one per shown write) on a shared colour scale."""
+    """pcolormesh maps of ``arrays`` (one per shown write) on a shared colour scale: diverging
+    and centred on 0 for changes and for signed values (a Wigner function can be negative)."""
     values = np.concatenate([a.ravel() for a in arrays])
     top = float(np.nanmax(np.abs(values)))
-    if symmetric:
+    if symmetric or np.nanmin(values) < 0:
         limits, cmap = (-top, top) if top > 0 else (-1.0, 1.0), "RdBu_r"
     else:
         limits, cmap = (float(np.nanmin(values)), float(np.nanmax(values))), "viridis"
