@@ -163,6 +163,10 @@ class Run:
         Phase-space axes in order, e.g. ``("x", "kx")``.
     mode : str
         Output mode, ``"gathered"`` or ``"per_rank"``.
+    version : str
+        Code version that wrote the file.
+    n_writes : int
+        Complete writes: the shortest of ``/scales/t`` and the tasks.
     t : ndarray
         Times of the complete writes (hbar/E).
     iteration, write_number : ndarray
@@ -218,10 +222,12 @@ class Run:
 
     @property
     def k_axes(self) -> tuple:
+        """The momentum axes (``kx``[, ``ky``])."""
         return tuple(a for a in self.axes if a not in ("x", "y"))
 
     @property
     def is_matrix(self) -> bool:
+        """Whether the run is in matrix mode (f holds packed Wigner matrices)."""
         return self.config.get("mode", {}).get("kind") == "matrix"
 
     def _x_dims(self) -> tuple:
