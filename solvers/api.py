@@ -123,16 +123,16 @@ class RunResult:
         return self.paths[-1]
 
 
-def run(cfg: Config | str | Path | dict, *, comm=None, petsc_args=(),
-        stream=sys.stdout) -> RunResult:
+def run(cfg: Config | str | Path | dict, *, petsc_args=(), stream=sys.stdout) -> RunResult:
     """Run every simulation of a config in this process and write its files.
+
+    The run is on ``MPI.COMM_WORLD``, as the command line's: one rank in a plain Python
+    session, every rank under ``mpirun -n N python script.py`` (every rank calls
+    :func:`run`; the preflight checks are collective over all of them).
 
     Parameters
     ----------
     cfg : Config, or what :func:`moyal_config` takes
-    comm : mpi4py communicator, optional
-        Default ``MPI.COMM_WORLD``: one rank in a plain Python session, every rank under
-        ``mpirun -n N python script.py`` (call :func:`run` on every rank).
     petsc_args : sequence of str
         PETSc options, e.g. ``["-ts_type", "rk", "-ts_monitor"]``, in force for this run.
     stream : file or None
@@ -155,8 +155,7 @@ def run(cfg: Config | str | Path | dict, *, comm=None, petsc_args=(),
     if not isinstance(cfg, Config):
         cfg = moyal_config(cfg)
     paths = prepare(cfg)
-    summaries, response = execute(cfg, paths, MPI.COMM_WORLD if comm is None else comm,
-                                  list(petsc_args), stream)
+    summaries, response = execute(cfg, paths, MPI.COMM_WORLD, list(petsc_args), stream)
     return RunResult(cfg, summaries, response,
                      None if response is None else paths["response"])
 
