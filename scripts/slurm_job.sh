@@ -33,6 +33,11 @@ if [[ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]]; then
     set -- "${args[@]}" run.restart=true run.overwrite=false "$@"
 fi
 
+# Progress lines into the job's log (run.progress = "auto" prints to terminals only); an
+# override of the user's, later on the line, still wins.
+config=$1; shift
+set -- "$config" run.progress=always "$@"
+
 if [[ -n "${PETSC_DIR:-}" ]]; then
     # Installed against the cluster's PETSc and MPI: let SLURM launch the ranks.
     launch=(srun)

@@ -7,7 +7,8 @@ config key with its type, default, unit and meaning (the reference docs/config.m
 
 On a terminal a run prints what it sets up, then every ``run.progress_every`` steps
 ``step n/N (pct%)`` with t, dt, wall time and ETA (a field sweep: ``[run k of n, E x s]`` and
-the sweep's ETA); in a log file or a pipe it prints only the results.
+the sweep's ETA); in a log file or a pipe it prints only the results, unless
+``run.progress = "always"`` (scripts/slurm_job.sh sets it, so batch logs show the stepping).
 
 A bad invocation or config prints one line to stderr and exits with code 2 before any compute
 and before any file is touched. Exit codes: 0 finished; 2 bad input (config, PETSc options,
@@ -341,13 +342,14 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
 
     from solvers.checkpoint import read_checkpoint, restart_changes, write_checkpoint
     from solvers.output import Writer, raise_collectively
-    from solvers.stepper import Progress, finite, fixed_step, make_ts, terminal
+    from solvers.stepper import Progress, finite, fixed_step, make_ts, progress_stream
 
     wall_start = time.perf_counter()
     rank, size = comm.getRank(), comm.getSize()
     label = "" if scale == 1.0 and not cfg.response.scales \
         else f"[run {sweep[0]} of {sweep[1]}, E x {scale:+g}] "
-    if rank == 0 and terminal(stream):
+    shown = progress_stream(stream, cfg.run.progress)
+    if rank == 0 and shown is not None:
         print(label + setup_line(cfg), file=stream, flush=True)
     # setup warnings (resolution, accuracy) are shown only once the input is accepted, so
     # that a refused input stays one line on stderr
@@ -394,7 +396,7 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
             write_checkpoint(chk, grid, vec, t, step, dt, config_json, problem.extra_state())
 
     status = {"status": "finished", "reason": ""}
-    progress = Progress(t_end, cfg.run.progress_every, rank, terminal(stream), label,
+    progress = Progress(t_end, cfg.run.progress_every, rank, shown, label,
                         total=nsteps, runs_after=sweep[1] - sweep[0])
 
     def monitor(step, t, dt_, vec):

@@ -288,6 +288,9 @@ RUN = Table("run", "Names, output files, checkpoints and stopping", (
     Key("t_end", "float", 10.0, "final time", "hbar/energy", "a time >= 0", min=0.0),
     Key("output_every", "int", 50, "write the distribution every this many steps",
         expect="an integer >= 1", min=1),
+    Key("progress", "str", "auto", "progress lines (set-up, step n/N, ETA): auto (on a "
+        "terminal only), always (also into log files: batch jobs), never",
+        choices=("auto", "always", "never")),
     Key("progress_every", "int", 50, "print a progress line every this many steps",
         expect="an integer >= 1", min=1),
     Key("overwrite", "bool", False, "replace an existing output file"),

@@ -40,12 +40,17 @@ def fixed_step(t_end: float, dt_max: float) -> tuple[float, int]:
     return t_end / n, n
 
 
-def terminal(stream):
-    """``stream`` if it is an interactive terminal, else None.
+def progress_stream(stream, mode: str = "auto"):
+    """Where progress lines go: ``stream`` or None (silent).
 
-    Progress lines are for a person watching; in a log file or captured output (a batch
-    job, a test, a pipe) they are noise, so they are printed to terminals only.
+    ``mode`` is ``run.progress``: ``auto`` prints to interactive terminals only (in captured
+    output or a pipe they are noise), ``always`` also to files (a batch job's log, where
+    the lines show that the job is stepping), ``never`` nowhere.
     """
+    if stream is None or mode == "never":
+        return None
+    if mode == "always":
+        return stream
     isatty = getattr(stream, "isatty", None)
     return stream if isatty is not None and isatty() else None
 

@@ -1,5 +1,5 @@
 """Progress lines of solvers.run: step n/N with percentage and ETA, run k of n of a sweep with
-the sweep's ETA, a line during set-up; printed to terminals only."""
+the sweep's ETA, a line during set-up; printed to terminals only unless run.progress = "always"."""
 
 import io
 import re
@@ -8,7 +8,7 @@ import pytest
 from petsc4py import PETSc
 
 from solvers.run import parse_and_load, run_all, setup_line
-from solvers.stepper import Progress, terminal
+from solvers.stepper import Progress, progress_stream
 
 CONFIG = """
 [model]
@@ -54,10 +54,13 @@ def test_progress_line_counts_steps_and_estimates_the_sweep():
     assert single.line(50, 1.0, 0.02, 10.0).endswith("ETA 30.0 s")
 
 
-def test_progress_goes_to_terminals_only():
-    assert terminal(io.StringIO()) is None and terminal(None) is None
+def test_progress_goes_to_terminals_only_unless_asked():
+    assert progress_stream(io.StringIO()) is None and progress_stream(None) is None
     stream = Terminal()
-    assert terminal(stream) is stream
+    assert progress_stream(stream) is stream
+    log = io.StringIO()
+    assert progress_stream(log, "always") is log  # run.progress = "always": batch logs
+    assert progress_stream(stream, "never") is None
 
 
 @pytest.mark.parametrize("stream, printed", [(Terminal(), True), (io.StringIO(), False)])

@@ -128,8 +128,9 @@ def test_a_requeued_job_continues_from_its_checkpoint(tmp_path, restart_count, a
                             env=env, capture_output=True, text=True, timeout=20)
     assert result.returncode == 0, result.stderr
     args = (tmp_path / "args").read_text().splitlines()
-    assert args == ["-n", "4", ".venv/bin/python", "-m", "solvers.run", "c.toml", "a.b=1",
-                    *added, "-ts_monitor", "x=y"]
+    # progress lines go to the job log (run.progress=always, overridable by later keys)
+    assert args == ["-n", "4", ".venv/bin/python", "-m", "solvers.run", "c.toml",
+                    "run.progress=always", "a.b=1", *added, "-ts_monitor", "x=y"]
 
 
 RUN = """
