@@ -326,7 +326,8 @@ def simulate(cfg: cfgmod.Config, out: Path, comm, petsc_args=(), stream=sys.stdo
 
     ``sweep = (k, n)``: this is run k of the n runs of a field sweep (progress lines name it
     and estimate the sweep's remaining time). Progress (a set-up line, then every
-    ``run.progress_every`` steps) goes to ``stream`` only if it is a terminal.
+    ``run.progress_every`` steps) goes to ``stream`` as ``run.progress`` says (by default
+    only if it is a terminal).
 
     Returns ``(summary, final)``: a summary dict on every rank (``status`` is "finished",
     "stopped" or "failed"), and with ``gather_final`` the gathered final state
