@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from moyal.io import response_units
 from solvers.observables import steady_state_value, symmetric_differences
 
 # a of the band-mode-derived tau^0 kernel (b = 1/2 for both), docs/formulas.md verdict 4
@@ -98,9 +99,8 @@ def report_response(cfg, summaries, path, comm) -> dict:
              f"{cfg.units.energy}/(e {cfg.units.length}) x {[float(s) for s in scales]} along "
              f"({', '.join(f'{x:.3g}' for x in direction)}), steady currents "
              f"(e = hbar = 1):"]
-    energy, length = cfg.units.energy, cfg.units.length
-    unit1 = "e^2/hbar" + (f" {length}^{2 - dk}" if dk != 2 else "")
-    unit2 = f"e^3 {length}^{3 - dk}/(hbar {energy})"
+    units = response_units(cfg.units.energy, cfg.units.length, dk)
+    unit1, unit2 = units["sigma1"], units["sigma2"]
     for a, name in enumerate(labels):
         lines.append(f"  sigma1_{name} = {sigma1[a]: .6e} {unit1}    "
                      f"sigma2_{name} = {sigma2[a]: .6e} {unit2}")
@@ -122,14 +122,16 @@ def report_response(cfg, summaries, path, comm) -> dict:
     if comm.getRank() == 0:
         with h5py.File(path, "w") as h5:
             h5.attrs["description"] = __doc__
-            h5["scales"] = scales
-            h5["field_strength"] = strength
-            h5["field_direction"] = direction
-            h5["steady_current"] = currents
-            h5["sigma1"] = sigma1
-            h5["sigma2"] = sigma2
-            h5["runs"] = [s["path"].encode() for s in summaries]
+            written = {"scales": (scales, "1"), "field_strength": (strength, "field_strength"),
+                       "field_direction": (direction, "1"),
+                       "steady_current": (currents, "steady_current"),
+                       "sigma1": (sigma1, "sigma1"), "sigma2": (sigma2, "sigma2")}
             if prediction is not None:
-                h5["predicted_sigma1"], h5["predicted_sigma2"] = prediction
+                written["predicted_sigma1"] = (prediction[0], "sigma1")
+                written["predicted_sigma2"] = (prediction[1], "sigma2")
+            for name, (values, unit) in written.items():
+                h5[name] = values
+                h5[name].attrs["units"] = units.get(unit, unit)  # "1": a pure number
+            h5["runs"] = [s["path"].encode() for s in summaries]
             h5.attrs["text"] = text
     return {"sigma1": sigma1, "sigma2": sigma2, "prediction": prediction, "text": text}

@@ -279,6 +279,13 @@ def test_response_arrays_and_units(runs):
         np.testing.assert_array_equal(response.scales, h5["scales"][...])
         assert response.field_strength == h5["field_strength"][()]
         has_prediction = "predicted_sigma1" in h5
+        # every array of the file says its unit itself (the reader falls back to the run
+        # files' names only for files of earlier versions)
+        written = {name: h5[name].attrs["units"] for name in h5 if name != "runs"}
+    assert written == {"scales": "1", "field_direction": "1", "field_strength": "eV/(e nm)",
+                       "steady_current": "e eV nm^0/hbar", "sigma1": "e^2/hbar nm^1",
+                       "predicted_sigma1": "e^2/hbar nm^1", "sigma2": "e^3 nm^2/(hbar eV)",
+                       "predicted_sigma2": "e^3 nm^2/(hbar eV)"}
     assert has_prediction  # band mode without x, fixed relaxation
     assert response.predicted_sigma1.units == response.sigma1.units
     # dk = 1, eV and nm: sigma1 in e^2/hbar nm, sigma2 in e^3 nm^2/(hbar eV)
