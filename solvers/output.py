@@ -387,6 +387,8 @@ def _create_series(h5, shapes: dict, units: dict, task_units: dict):
     for name, dtype in SCALES:
         scales.create_dataset(name, (0,), maxshape=(None,), dtype=dtype)
     scales["t"].attrs["units"] = f"hbar/{units['energy']}"
+    for name in ("iteration", "write_number"):
+        scales[name].attrs["units"] = "1"  # counts
     tasks = h5.require_group("tasks")
     for name, shape in shapes.items():
         ds = tasks.create_dataset(name, (0,) + shape, maxshape=(None,) + shape, dtype="f8",

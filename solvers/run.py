@@ -556,6 +556,7 @@ def drive_harmonics(problem, out: Path, series: dict, rank: int):
                 if name in group:
                     del group[name]
                 group[name] = data
+                group[name].attrs["units"] = h5["tasks/current"].attrs["units"]
                 group[name].attrs["description"] = (
                     "harmonics n = 0, 1, 2 of the electric current over the last half of the "
                     "whole drive periods, j(t) = Re sum_n J_n exp(-i n omega t); shape "

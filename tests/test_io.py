@@ -115,8 +115,9 @@ def test_every_array_equals_the_raw_dataset_with_grid_coordinates(runs, kind):
                 np.testing.assert_array_equal(array.coords["t"], run.t)
             stored = (h5["analysis/current_harmonic_re"] if name == "current_harmonic"
                       else h5["tasks"][name] if name in h5["tasks"] else h5["model"][name])
-            expected = stored.attrs.get("units", h5["tasks/current"].attrs["units"])
-            assert array.units == expected and array.units, name
+            assert array.units == stored.attrs["units"] and array.units, name
+        for name in ("iteration", "write_number"):  # counts say so too
+            assert h5["scales"][name].attrs["units"] == "1"
 
 
 def test_dims_name_the_axes_of_each_array(runs):
