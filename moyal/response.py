@@ -43,7 +43,7 @@ from .geometry import BandGeometry, KGrid
 __all__ = ["QUANTITIES", "QUANTUM_METRIC_FORMS", "Quantity", "fermi_dirac",
            "fermi_window", "fermi_sea_weights", "fermi_surface_weights", "fermi_simplices",
            "FermiSimplices", "default_form", "DEFAULT_FORM_RULE",
-           "integrand", "response_tensors", "component_labels"]
+           "integrand", "occupation_weights", "response_tensors", "component_labels"]
 
 # (a, b) in -int [a d_i Gq^{jk} - b (d_k Gq^{ij} + d_j Gq^{ik})] f0, Qiang et al. Table 1.
 QUANTUM_METRIC_FORMS = {"wpd": (1.0, 0.5), "lka": (2.0, 0.5), "qk": (0.5, 1.0)}
@@ -318,6 +318,23 @@ def integrand(geometry: BandGeometry, quantity: str, form: str) -> np.ndarray:
     return -(a * dipole - b * _symmetric_pair(dipole))
 
 
+def occupation_weights(geometry: BandGeometry, grid: KGrid, mu, temperature: float, kinds):
+    """For each chemical potential of ``mu``, the k-point weights of the forms in ``kinds``:
+    ``{"sea": fermi_sea_weights, "surface": fermi_surface_weights}`` (the T = 0 simplices
+    are built once)."""
+    simplices = fermi_simplices(grid, geometry) if "surface" in kinds and temperature == 0 \
+        else None
+    for chemical_potential in mu:
+        weights = {}
+        if "sea" in kinds:
+            weights["sea"] = fermi_sea_weights(grid, geometry.energy, chemical_potential,
+                                               temperature)
+        if "surface" in kinds:
+            weights["surface"] = fermi_surface_weights(grid, geometry, chemical_potential,
+                                                       temperature, simplices)
+        yield weights
+
+
 def response_tensors(geometry: BandGeometry, grid: KGrid, mu, temperature: float,
                      quantities, forms: dict | None = None) -> dict:
     """Evaluate response tensors over a list of chemical potentials.
@@ -350,17 +367,8 @@ def response_tensors(geometry: BandGeometry, grid: KGrid, mu, temperature: float
     integrands = {q: integrand(geometry, q, forms[q]) for q in quantities}
     results = {q: np.zeros((mu.size,) + integrands[q].shape[:QUANTITIES[q].rank])
                for q in quantities}
-    kinds = set(forms.values())
-    simplices = fermi_simplices(grid, geometry) if "surface" in kinds and temperature == 0 \
-        else None
-    for index, chemical_potential in enumerate(mu):
-        weights = {}
-        if "sea" in kinds:
-            weights["sea"] = fermi_sea_weights(grid, geometry.energy, chemical_potential,
-                                               temperature)
-        if "surface" in kinds:
-            weights["surface"] = fermi_surface_weights(grid, geometry, chemical_potential,
-                                                       temperature, simplices)
+    for index, weights in enumerate(occupation_weights(geometry, grid, mu, temperature,
+                                                       set(forms.values()))):
         for q in quantities:
             w = weights[forms[q]]
             results[q][index] = np.tensordot(integrands[q], w, axes=w.ndim)

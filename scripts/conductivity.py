@@ -44,8 +44,7 @@ from moyal import __version__
 from moyal.geometry import GeometryError, band_geometry, k_grid
 from moyal.models import ModelError, model_from_config
 from moyal.response import (DEFAULT_FORM_RULE, QUANTITIES, component_labels, default_form,
-                            fermi_sea_weights, fermi_simplices, fermi_surface_weights,
-                            integrand, response_tensors)
+                            integrand, occupation_weights, response_tensors)
 
 RESPONSE_KEYS = {"mu", "temperature", "grid", "tau", "quantities", "forms"}
 
@@ -256,19 +255,10 @@ def rounding_floors(geometry, grid, mu, temperature: float, forms: dict) -> dict
     dict
         quantity -> array (n_mu,), in the tensor's units (per power of tau).
     """
-    kinds = set(forms.values())
-    simplices = fermi_simplices(grid, geometry) if "surface" in kinds and temperature == 0 \
-        else None
     largest = {q: term_scale(geometry, q, form) for q, form in forms.items()}
     floors = {q: np.zeros(len(mu)) for q in forms}
-    for index, chemical_potential in enumerate(mu):
-        weights = {}
-        if "sea" in kinds:
-            weights["sea"] = fermi_sea_weights(grid, geometry.energy, chemical_potential,
-                                               temperature)
-        if "surface" in kinds:
-            weights["surface"] = fermi_surface_weights(grid, geometry, chemical_potential,
-                                                       temperature, simplices)
+    for index, weights in enumerate(occupation_weights(geometry, grid, mu, temperature,
+                                                       set(forms.values()))):
         for q, form in forms.items():
             terms = largest[q] * np.abs(weights[form])
             floors[q][index] = np.count_nonzero(terms) * np.finfo(float).eps * terms.max()
